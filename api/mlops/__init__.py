@@ -1,0 +1,1 @@
+"""API group mlops.kubeloop.dev: notebook validation."""

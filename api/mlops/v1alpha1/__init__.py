@@ -1,0 +1,41 @@
+"""mlops.kubeloop.dev/v1alpha1."""
+
+from api.mlops.v1alpha1.notebookvalidationjob_types import (
+    BUILD_READY,
+    GROUP,
+    LEGACY_PHASES,
+    VALIDATION_COMPLETE,
+    VERSION,
+    BuildConfig,
+    BuildPhase,
+    BuildStatus,
+    CellResult,
+    GitSource,
+    NotebookSource,
+    NotebookValidationJob,
+    NotebookValidationJobSpec,
+    NotebookValidationJobStatus,
+    NotebookValidationPhase,
+    PodConfig,
+    ResourceRequirements,
+)
+
+__all__ = [
+    "BUILD_READY",
+    "GROUP",
+    "LEGACY_PHASES",
+    "VALIDATION_COMPLETE",
+    "VERSION",
+    "BuildConfig",
+    "BuildPhase",
+    "BuildStatus",
+    "CellResult",
+    "GitSource",
+    "NotebookSource",
+    "NotebookValidationJob",
+    "NotebookValidationJobSpec",
+    "NotebookValidationJobStatus",
+    "NotebookValidationPhase",
+    "PodConfig",
+    "ResourceRequirements",
+]

@@ -1,0 +1,1 @@
+"""API group workspace.kubeloop.dev: AI inference and tuning workspaces."""

@@ -1,0 +1,43 @@
+"""workspace.kubeloop.dev/v1alpha1."""
+
+from api.workspace.v1alpha1.workspace_types import (
+    GROUP,
+    INFERENCE_READY,
+    JOB_STARTED,
+    RESOURCE_READY,
+    VERSION,
+    WORKSPACE_SUCCEEDED,
+    InferenceSpec,
+    LabelSelector,
+    LabelSelectorRequirement,
+    PresetSpec,
+    ResourceSpec,
+    TuningInput,
+    TuningOutput,
+    TuningSpec,
+    Workspace,
+    WorkspacePhase,
+    WorkspaceSpec,
+    WorkspaceStatus,
+)
+
+__all__ = [
+    "GROUP",
+    "INFERENCE_READY",
+    "JOB_STARTED",
+    "RESOURCE_READY",
+    "VERSION",
+    "WORKSPACE_SUCCEEDED",
+    "InferenceSpec",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "PresetSpec",
+    "ResourceSpec",
+    "TuningInput",
+    "TuningOutput",
+    "TuningSpec",
+    "Workspace",
+    "WorkspacePhase",
+    "WorkspaceSpec",
+    "WorkspaceStatus",
+]
