@@ -181,7 +181,7 @@ def _to_json(obj: KubeObject | JSON) -> JSON:
     return obj.to_dict() if isinstance(obj, KubeObject) else obj
 
 
-def _collection_path(info: ResourceInfo, namespace: str | None) -> str:
+def collection_path(info: ResourceInfo, namespace: str | None) -> str:
     root = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
     if info.namespaced and namespace:
         return f"{root}/namespaces/{namespace}/{info.plural}"
@@ -195,7 +195,7 @@ def _object_path(
         raise ValueError(f"a {info.kind} needs a name here")
     if info.namespaced and not namespace:
         raise ValueError(f"{info.kind} is namespaced: {name!r} needs a namespace")
-    path = f"{_collection_path(info, namespace)}/{quote(name, safe='')}"
+    path = f"{collection_path(info, namespace)}/{quote(name, safe='')}"
     return f"{path}/{subresource}" if subresource else path
 
 
@@ -623,7 +623,7 @@ class Client:
         self, kind: Kind, options: ListOptions, default_limit: int | None
     ) -> AsyncGenerator[ObjectList[Any]]:
         info, model = await self._resolve(kind)
-        path = _collection_path(info, options.get("namespace"))
+        path = collection_path(info, options.get("namespace"))
         query = _list_query(options, default_limit)
         resource_version = options.get("resource_version")
         token = options.get("continue_token")
@@ -680,7 +680,7 @@ class Client:
             raise ValueError(f"{info.kind} is namespaced: set metadata.namespace")
         response = await self.request(
             "POST",
-            _collection_path(info, namespace),
+            collection_path(info, namespace),
             query=_write_query(options),
             body=_to_json(obj),
         )
