@@ -182,6 +182,7 @@ def _to_json(obj: KubeObject | JSON) -> JSON:
 
 
 def collection_path(info: ResourceInfo, namespace: str | None) -> str:
+    """The REST path of a kind's collection, in `namespace` when the kind is namespaced."""
     root = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
     if info.namespaced and namespace:
         return f"{root}/namespaces/{namespace}/{info.plural}"

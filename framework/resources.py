@@ -37,11 +37,6 @@ class GroupVersionKind:
         """The `apiVersion` field: "v1" for the core group, "group/version" otherwise."""
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
-    def group_version(self) -> str:
-        """Same as `api_version`: the group-version this kind is served in."""
-        return self.api_version
-
     @classmethod
     def from_api_version(cls, api_version: str, kind: str) -> GroupVersionKind:
         """Split an `apiVersion` ("v1" or "apps/v1") and pair it with `kind`."""
