@@ -1,0 +1,196 @@
+"""`Environment`: a local control plane for tests and local runs, with a kubeconfig for it.
+
+    async with Environment(crd_paths=["config/crd"]) as env:
+        await config.load_kube_config(config_file=env.kubeconfig)
+
+The kubeconfig (bearer token, loopback URL) is written to a temporary directory the
+Environment owns (removed on stop) or to `kubeconfig_path`. CRDs from `crd_paths` (files or
+directories of YAML, multi-document allowed) are installed and Established before `start`
+returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from framework.clock import REAL_CLOCK, Clock
+from framework.envtest.apiserver import ApiServer
+from framework.envtest.apiserver.errors import ApiError
+from framework.envtest.apiserver.storage import Storage
+
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
+
+
+def load_crd_documents(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in the given YAML files or directories (sorted)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        else:
+            files.append(path)
+    crds = []
+    for file in files:
+        for doc in yaml.safe_load_all(file.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                crds.append(doc)
+    return crds
+
+
+def kubeconfig_yaml(
+    server_url: str, token: str, ca_pem: bytes | None = None, namespace: str = "default"
+) -> str:
+    """A kubeconfig with one cluster, user (bearer token) and context, all named envtest."""
+    cluster: dict[str, str] = {"server": server_url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "envtest", "cluster": cluster}],
+        "users": [{"name": "envtest", "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "envtest",
+                "context": {"cluster": "envtest", "user": "envtest", "namespace": namespace},
+            }
+        ],
+        "current-context": "envtest",
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+class Environment:
+    """Starts the embedded API server, writes a kubeconfig, installs CRDs."""
+
+    def __init__(
+        self,
+        crd_paths: Iterable[str | Path] = (),
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        event_window: int = 10_000,
+        bookmark_interval: float = 60.0,
+        kubeconfig_path: str | Path | None = None,
+        storage: Storage | None = None,
+        clock: Clock = REAL_CLOCK,
+    ) -> None:
+        self.crd_paths = list(crd_paths)
+        self.server = ApiServer(
+            host=host,
+            port=port,
+            event_window=event_window,
+            bookmark_interval=bookmark_interval,
+            storage=storage,
+            clock=clock,
+        )
+        self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
+        self._tmpdir: str | None = None
+        self._started = False
+
+    @property
+    def store(self) -> Storage:
+        """The server's storage (for tests that need to look behind the API)."""
+        return self.server.storage
+
+    @property
+    def server_url(self) -> str:
+        return self.server.url
+
+    @property
+    def token(self) -> str:
+        return self.server.token
+
+    @property
+    def kubeconfig(self) -> str:
+        if self._kubeconfig_path is None:
+            raise RuntimeError("the environment is not started")
+        return str(self._kubeconfig_path)
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._started = True
+        if self._kubeconfig_path is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="kubeloop-envtest-")
+            self._kubeconfig_path = Path(self._tmpdir) / "kubeconfig"
+        self._kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+        self._kubeconfig_path.write_text(
+            kubeconfig_yaml(self.server_url, self.token, self._ca_pem())
+        )
+        self._kubeconfig_path.chmod(0o600)
+        if self.crd_paths:
+            await self.install_crds(self.crd_paths)
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.server.stop()
+            self._started = False
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+            self._kubeconfig_path = None
+
+    async def __aenter__(self) -> Environment:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def install_crds(self, crds: Iterable[str | Path | dict[str, Any]]) -> list[str]:
+        """Create or replace the CRDs (paths or dicts); each is Established when this returns.
+
+        Returns their names. Raises ApiError if the server rejects one, RuntimeError if one is
+        not Established (its names conflict with another CRD's).
+        """
+        items = list(crds)
+        docs = [c for c in items if isinstance(c, dict)]
+        docs += load_crd_documents(c for c in items if not isinstance(c, dict))
+        rest = self.server.rest
+        served = rest.catalog.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert served is not None
+        names = []
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            body = {**doc, "apiVersion": CRD_API_VERSION, "kind": "CustomResourceDefinition"}
+            current = rest.storage.get(served.key, "", name)
+            if current is None:
+                rest.create(served, "", body)
+            else:
+                body["metadata"] = {**body["metadata"], "resourceVersion": str(current.rv)}
+                rest.update(served, "", name, body)
+            names.append(name)
+        await asyncio.sleep(0)
+        for name in names:
+            if not self._established(served.key, name):
+                raise RuntimeError(f"CustomResourceDefinition {name} is not Established")
+        return names
+
+    def _ca_pem(self) -> bytes | None:
+        cert = self.server.cert
+        return None if cert is None else cert.cert_pem
+
+    def _established(self, key: str, name: str) -> bool:
+        stored = self.server.storage.get(key, "", name)
+        if stored is None:
+            return False
+        conditions = (stored.obj.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+__all__ = ["ApiError", "Environment", "kubeconfig_yaml", "load_crd_documents"]

@@ -1,0 +1,361 @@
+"""Benchmark the embedded API server against a bare aiohttp echo server (the floor).
+
+Both servers run in their own processes over TLS with the same certificate; the client is raw
+aiohttp with 8 requests in flight. Measures GET/s and merge-PATCH/s on a 2 KiB custom object
+(as ratios to the echo server), watch delivery latency p50/p99 (from the start of the write
+request to the event's arrival) to 10 watchers at 1,000 events/s, and the time to serve a
+10,000-object list (to the last byte). Prints the figures, then ONE JSON line with them.
+
+    python hack/bench/apiserver.py [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import gc
+import json
+import os
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from framework.envtest.apiserver.tls import serving_cert  # noqa: E402
+
+CONCURRENCY = 8
+WATCHERS = 10
+EVENT_RATE = 1000
+LIST_SIZE = 10_000
+SLICE = 0.25
+PATH = "/apis/bench.kubeloop.dev/v1/namespaces/default/blobs"
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "blobs.bench.kubeloop.dev"},
+    "spec": {
+        "group": "bench.kubeloop.dev",
+        "scope": "Namespaced",
+        "names": {"plural": "blobs", "singular": "blob", "kind": "Blob"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "seq": {"type": "integer"},
+                                    "payload": {"type": "string"},
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def blob(name: str, seq: int = 0) -> dict[str, Any]:
+    obj = {
+        "apiVersion": "bench.kubeloop.dev/v1",
+        "kind": "Blob",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"seq": seq, "payload": ""},
+    }
+    obj["spec"]["payload"] = "x" * (2048 - len(orjson.dumps(obj)))
+    return obj
+
+
+# -- the echo server (floor) ---------------------------------------------------------------
+
+
+def serve_echo() -> None:
+    body = orjson.dumps(blob("echo"))
+
+    async def get(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def patch(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", get)
+        app.router.add_patch("/{tail:.*}", patch)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        cert = serving_cert()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=cert.server_context())
+        await site.start()
+        print(f"ready https://127.0.0.1:{runner.addresses[0][1]} {cert.cert_file}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+    if "ready" not in line:
+        raise RuntimeError(f"server did not start: {line!r}")
+    return process, line
+
+
+@contextlib.asynccontextmanager
+async def servers() -> AsyncIterator[tuple[str, str, str, ssl.SSLContext]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        crd_dir = Path(tmp) / "crds"
+        crd_dir.mkdir()
+        (crd_dir / "blob.yaml").write_text(yaml.safe_dump(CRD))
+        kubeconfig = Path(tmp) / "kubeconfig"
+        api, _ready = await start(
+            "-m",
+            "framework.envtest",
+            "--kubeconfig-out",
+            str(kubeconfig),
+            "--crd-dir",
+            str(crd_dir),
+        )
+        echo, echo_ready = await start(__file__, "--serve-echo")
+        _, echo_url, echo_cert = echo_ready.split()
+        try:
+            config = yaml.safe_load(kubeconfig.read_text())
+            cluster = config["clusters"][0]["cluster"]
+            token = config["users"][0]["user"]["token"]
+            ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+            context = ssl.create_default_context(cadata=ca)
+            context.load_verify_locations(echo_cert)
+            yield cluster["server"], token, echo_url, context
+        finally:
+            for process in (api, echo):
+                process.terminate()
+                await process.wait()
+
+
+# -- measurements --------------------------------------------------------------------------
+
+
+async def rate(seconds: float, call: Callable[[int], Awaitable[None]]) -> tuple[int, float]:
+    """(requests done, elapsed seconds) with CONCURRENCY calls in flight for `seconds`."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * CONCURRENCY
+
+    async def worker(index: int) -> None:
+        while time.perf_counter() < deadline:
+            await call(index * 1_000_000 + counts[index])
+            counts[index] += 1
+
+    start_time = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+    return sum(counts), time.perf_counter() - start_time
+
+
+async def paired_rates(
+    seconds: float,
+    floor: Callable[[int], Awaitable[None]],
+    subject: Callable[[int], Awaitable[None]],
+) -> tuple[float, float]:
+    """Rates of the echo server and the API server, measured in alternating short slices so
+    that load from other processes on the machine hits both alike."""
+    totals = {"floor": [0, 0.0], "subject": [0, 0.0]}
+    for _ in range(max(1, int(seconds / SLICE))):
+        for name, call in (("floor", floor), ("subject", subject)):
+            done, elapsed = await rate(SLICE, call)
+            totals[name][0] += done
+            totals[name][1] += elapsed
+    return (
+        totals["floor"][0] / totals["floor"][1],
+        totals["subject"][0] / totals["subject"][1],
+    )
+
+
+def caller(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], patch: bool
+) -> Callable[[int], Awaitable[None]]:
+    async def call(seq: int) -> None:
+        data = orjson.dumps({"spec": {"seq": seq}}) if patch else None
+        async with session.request(method, url, data=data, headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{method} {url}: {response.status}")
+
+    return call
+
+
+async def watch_latency(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], seconds: float
+) -> tuple[float, float, float]:
+    """Delivery latency p50 and p99 in ms, and the write rate achieved (events/s)."""
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    rates: list[float] = []
+    listed = await (await session.get(url + PATH, headers=headers)).json()
+    rv = listed["metadata"]["resourceVersion"]
+    responses = [
+        await session.get(
+            url + PATH,
+            params={"watch": "true", "resourceVersion": rv},
+            headers=headers,
+        )
+        for _ in range(WATCHERS)
+    ]
+    total = int(seconds * EVENT_RATE)
+
+    async def watcher(response: aiohttp.ClientResponse) -> None:
+        seen = 0
+        async for line in response.content:
+            now = time.perf_counter()
+            start = line.index(b'"seq":') + 6
+            seq = int(line[start : line.index(b",", start)])
+            if seq in sent:
+                latencies.append(now - sent[seq])
+            seen += 1
+            if seen >= total:
+                return
+
+    async def writer() -> None:
+        """CONCURRENCY connections share a schedule of one write every 1/EVENT_RATE s."""
+        patch_headers = {**headers, "Content-Type": "application/merge-patch+json"}
+        start_time = time.perf_counter()
+        schedule = iter(range(1, total + 1))
+
+        async def worker() -> None:
+            for seq in schedule:
+                delay = start_time + seq / EVENT_RATE - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent[seq] = time.perf_counter()
+                body = orjson.dumps({"spec": {"seq": seq}})
+                async with session.patch(
+                    url + PATH + "/hot", data=body, headers=patch_headers
+                ) as r:
+                    await r.read()
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        rates.append(total / (time.perf_counter() - start_time))
+
+    tasks = [asyncio.create_task(watcher(r)) for r in responses]
+    gc.disable()  # the client's own collections would show up as delivery latency
+    try:
+        await writer()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    finally:
+        gc.enable()
+    for response in responses:
+        response.close()
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    return p50 * 1000, p99 * 1000, rates[0]
+
+
+async def list_time(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
+    create_headers = {**headers, "Content-Type": "application/json"}
+    names = iter(range(LIST_SIZE))
+
+    async def creator() -> None:
+        for index in names:
+            body = orjson.dumps(blob(f"item-{index:05d}"))
+            async with session.post(url + PATH, data=body, headers=create_headers) as response:
+                await response.read()
+
+    await asyncio.gather(*(creator() for _ in range(CONCURRENCY)))
+    timings = []
+    for _ in range(5):
+        start_time = time.perf_counter()
+        async with session.get(url + PATH, headers=headers) as response:
+            body = await response.read()
+        timings.append(time.perf_counter() - start_time)
+    count = body.count(b'"kind":"Blob"')
+    if count < LIST_SIZE:
+        raise RuntimeError(f"list returned {count} objects")
+    return statistics.median(timings) * 1000
+
+
+async def run(seconds: float) -> dict[str, Any]:
+    async with servers() as (api_url, token, echo_url, context):
+        connector = aiohttp.TCPConnector(ssl=context, limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.post(
+                api_url + PATH, data=orjson.dumps(blob("hot")), headers=headers
+            ) as response:
+                assert response.status == 201, await response.text()
+            patch_headers = {**headers, "Content-Type": "application/merge-patch+json"}
+            target = api_url + PATH + "/hot"
+            echo_target = echo_url + PATH + "/hot"
+            results: dict[str, Any] = {}
+            results["echo_get_per_s"], results["get_per_s"] = await paired_rates(
+                seconds,
+                caller(session, "GET", echo_target, headers, False),
+                caller(session, "GET", target, headers, False),
+            )
+            results["echo_patch_per_s"], results["patch_per_s"] = await paired_rates(
+                seconds,
+                caller(session, "PATCH", echo_target, patch_headers, True),
+                caller(session, "PATCH", target, patch_headers, True),
+            )
+            results["get_ratio"] = results["get_per_s"] / results["echo_get_per_s"]
+            results["patch_ratio"] = results["patch_per_s"] / results["echo_patch_per_s"]
+            p50, p99, achieved = await watch_latency(session, api_url, headers, seconds)
+            results.update(watch_p50_ms=p50, watch_p99_ms=p99, watch_events_per_s=achieved)
+            results["list_10k_ms"] = await list_time(session, api_url, headers)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each phase")
+    parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_echo:
+        serve_echo()
+        return
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    r = asyncio.run(run(args.seconds))
+    print(
+        f"echo server      GET {r['echo_get_per_s']:9.0f}/s  PATCH {r['echo_patch_per_s']:9.0f}/s"
+    )
+    print(
+        f"API server       GET {r['get_per_s']:9.0f}/s ({r['get_ratio']:.0%})"
+        f"  PATCH {r['patch_per_s']:9.0f}/s ({r['patch_ratio']:.0%})"
+    )
+    print(
+        f"watch delivery   p50 {r['watch_p50_ms']:.2f} ms  p99 {r['watch_p99_ms']:.2f} ms"
+        f"  ({WATCHERS} watchers, {r['watch_events_per_s']:.0f} events/s)"
+    )
+    print(f"list {LIST_SIZE} objects  {r['list_10k_ms']:.1f} ms (to the last byte)")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""MemoryStorage and the watch plumbing on their own: resourceVersions, ordering, the event
+window, replay, watcher closing. (Pure; kept beside the server's other tests.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from framework.envtest.apiserver.storage import MemoryStorage, TooOld
+from framework.envtest.apiserver.watch import ADDED, DELETED, MODIFIED
+
+
+def obj(name: str, namespace: str = "default", **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace}, **extra}
+
+
+def test_one_counter_across_resources_and_ordering() -> None:
+    storage = MemoryStorage()
+    a = storage.create("configmaps", obj("b"))
+    b = storage.create("secrets", obj("a"))
+    c = storage.create("configmaps", obj("a", "other"))
+    d = storage.create("configmaps", obj("a"))
+    assert [a.rv, b.rv, c.rv, d.rv] == [1, 2, 3, 4]
+    assert a.obj["metadata"]["resourceVersion"] == "1"
+    names = [
+        (s.obj["metadata"]["namespace"], s.obj["metadata"]["name"])
+        for s in storage.list("configmaps", None)
+    ]
+    assert names == [("default", "a"), ("default", "b"), ("other", "a")]
+    assert [s.rv for s in storage.list("configmaps", "default")] == [4, 1]
+    assert [s.rv for s in storage.list("configmaps", None, after=("default", "b"))] == [3]
+    assert storage.count("configmaps", "default") == 2
+    assert storage.count("configmaps", None) == 3
+    assert storage.list("nothing", None) == []
+    with pytest.raises(KeyError):
+        storage.create("configmaps", obj("a"))
+
+
+def test_stored_bytes_match_the_object() -> None:
+    storage = MemoryStorage()
+    stored = storage.create("configmaps", obj("a", data={"k": "v"}))
+    updated = storage.update("configmaps", obj("a", data={"k": "w"}))
+    assert b'"k":"w"' in updated.raw
+    assert b'"resourceVersion":"2"' in updated.raw
+    assert storage.get("configmaps", "default", "a") is updated
+    assert stored.rv == 1
+
+
+def test_delete_publishes_the_last_state_at_a_new_version() -> None:
+    storage = MemoryStorage()
+    storage.create("configmaps", obj("a"))
+    watcher = storage.watch("configmaps", None, 1, maxsize=10)
+    final = obj("a", data={"last": "state"})
+    deleted = storage.delete("configmaps", "default", "a", final)
+    assert deleted.rv == 2
+    assert deleted.obj["data"] == {"last": "state"}
+    assert storage.get("configmaps", "default", "a") is None
+    event = watcher.next_nowait()
+    assert not isinstance(event, bool)
+    assert event is not None
+    assert (event.type, event.rv) == (DELETED, 2)
+
+
+def test_window_replay_and_expiry() -> None:
+    storage = MemoryStorage(event_window=3)
+    storage.create("configmaps", obj("a"))  # rv 1
+    storage.create("secrets", obj("s"))  # rv 2
+    storage.update("configmaps", obj("a"))  # rv 3
+    storage.create("configmaps", obj("b", "other"))  # rv 4
+    assert storage.oldest_resource_version == 1
+    replay = storage.watch("configmaps", None, 2, maxsize=10)
+    assert [(e.type, e.rv) for e in replay.initial] == [(MODIFIED, 3), (ADDED, 4)]
+    scoped = storage.watch("configmaps", "default", 1, maxsize=10)
+    assert [e.rv for e in scoped.initial] == [3]
+    with pytest.raises(TooOld) as too_old:
+        storage.watch("configmaps", None, 0, maxsize=10)
+    assert str(too_old.value) == "too old resource version: 0 (2)"
+    current = storage.watch("configmaps", None, None, maxsize=10)
+    assert [(e.type, e.rv) for e in current.initial] == [(ADDED, 3), (ADDED, 4)]
+
+
+async def test_watchers_get_live_events_and_close_gracefully() -> None:
+    storage = MemoryStorage()
+    everything = storage.watch("configmaps", None, None, maxsize=10)
+    default_only = storage.watch("configmaps", "default", None, maxsize=10)
+    storage.create("configmaps", obj("a", "other"))
+    storage.create("configmaps", obj("b"))
+    storage.drop("configmaps")
+    seen = []
+    while (event := await everything.next()) is not None:
+        seen.append((event.type, event.new.obj["metadata"]["name"]))
+    # drop deletes in (namespace, name) order
+    assert seen == [(ADDED, "a"), (ADDED, "b"), (DELETED, "b"), (DELETED, "a")]
+    names = []
+    while (event := await default_only.next()) is not None:
+        names.append(event.new.obj["metadata"]["name"])
+    assert names == ["b", "b"]
+    assert storage.watcher_count("configmaps") == 0
+
+
+def test_event_lines_are_encoded_once() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    storage.create("configmaps", obj("a"))
+    event = watcher.next_nowait()
+    assert not isinstance(event, bool)
+    assert event is not None
+    line = event.line(ADDED)
+    assert line.startswith(b'{"type":"ADDED","object":{')
+    assert line.endswith(b"}\n")
+    assert event.line(ADDED) is line
