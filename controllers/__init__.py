@@ -1,0 +1,1 @@
+"""Example controllers built on the kubeloop framework, registered as entry points."""

@@ -1,0 +1,512 @@
+"""The simulator engine: actors that play the parts of a cluster that are not the API.
+
+An `Actor` names the kinds it watches, maps each change of a watched object to the keys it must
+look at (`keys_for`), and moves one key a step towards its simulated end state (`reconcile`),
+returning when it wants to look again. The engine runs one shared informer per watched kind (a
+`framework.cache.Cache`, so reads wait for the actor's own writes) and, per actor, one
+`RateLimitingQueue` with a few workers. Actors are therefore level-triggered and must be
+idempotent: a key is reconciled after every change that maps to it and whenever its actor
+asked, never by two workers at once; a reconcile that raises is retried under the queue's rate
+limiter (a Conflict is expected and logged quietly).
+
+Time: each simulated step is a `Stage` with a default duration. `World.remaining(key, stage)`
+starts the stage's timer the first time it is asked and returns the seconds left (0: the stage
+may happen now); `World.reached(key, stage)` records that it happened. `StageTiming` scales the
+defaults or overrides them by stage name; `StageTiming.zero()` makes every stage immediate.
+Timers and failure decisions of an object are dropped when it is deleted.
+
+Failures: `FailureInjection` gives each actor a probability that a stage where the actor allows
+failure fails (`World.fails`), drawn once per object and stage from an RNG seeded with the
+seed and the actor's name, so a run is reproducible. Off by default.
+
+Actors for foreign systems register as factories (a class or function taking no arguments) in
+the entry-point group `kubeloop.simulators`; `actors_from_entry_points` instantiates them.
+
+Metrics (on the registry given to `Simulator`): `kubeloop_simulator_reconciles_total{actor,
+result}` (result: success, conflict, error), `kubeloop_simulator_stages_total{actor, kind,
+stage}`, `kubeloop_simulator_injected_failures_total{actor, stage}`, the informers' and the
+work queues' (named `simulator-<actor>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import random
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from framework.cache import Cache
+from framework.client import Client
+from framework.clock import REAL_CLOCK, Clock
+from framework.errors import AlreadyExists, Conflict, NotFound
+from framework.informer import EventHandler, IndexFunc, Informer, index_by_owner_uid
+from framework.resources import GroupVersionKind
+from framework.status import StatusWriter
+from framework.workqueue import RateLimitingQueue, ShutDown
+
+JSON = dict[str, Any]
+ENTRY_POINT_GROUP = "kubeloop.simulators"
+OWNER_UID_INDEX = "simulator.ownerUID"
+"""Index on every watched kind: objects filed under each owner reference's uid."""
+
+_log = structlog.get_logger("kubeloop.simulator")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectKey:
+    """One object: kind, name and namespace ("" when cluster-scoped)."""
+
+    gvk: GroupVersionKind
+    name: str
+    namespace: str = ""
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
+        """The key of an object given in wire form."""
+        meta = obj.get("metadata") or {}
+        gvk = GroupVersionKind.from_api_version(str(obj.get("apiVersion")), str(obj.get("kind")))
+        return cls(gvk, str(meta.get("name") or ""), str(meta.get("namespace") or ""))
+
+    @classmethod
+    def from_store_key(cls, gvk: GroupVersionKind, key: str) -> ObjectKey:
+        """The key of an informer store's "namespace/name" (or "name") entry."""
+        namespace, _, name = key.rpartition("/")
+        return cls(gvk, name, namespace)
+
+    @property
+    def store_key(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def __str__(self) -> str:
+        return f"{self.gvk.kind} {self.store_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A step of a simulated lifecycle and how long it takes by default, in seconds."""
+
+    name: str
+    default: float
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """How long stages take: `delays[stage.name]` when given, else the stage's default times
+    `scale`. The defaults (about 0.5-3 s) bring a sample to its end state within about a
+    minute; `zero()` makes every stage immediate (benchmarks)."""
+
+    scale: float = 1.0
+    delays: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scale < 0 or any(delay < 0 for delay in self.delays.values()):
+            raise ValueError("stage delays cannot be negative")
+
+    @classmethod
+    def zero(cls) -> StageTiming:
+        return cls(scale=0.0)
+
+    def delay(self, stage: Stage) -> float:
+        explicit = self.delays.get(stage.name)
+        return explicit if explicit is not None else stage.default * self.scale
+
+
+@dataclass(frozen=True)
+class FailureInjection:
+    """Random stage failures: actor name -> probability (0..1) that a stage the actor lets fail
+    does fail; decisions come from RNGs seeded with `seed` and the actor's name."""
+
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if any(not 0.0 <= p <= 1.0 for p in self.probabilities.values()):
+            raise ValueError("failure probabilities must be within 0..1")
+
+    def rng(self, actor: str) -> random.Random:
+        return random.Random(f"{self.seed}:{actor}")
+
+
+class Actor(Protocol):
+    """A part of the cluster the simulator plays (see the module docstring).
+
+    `name` labels logs, metrics and the actor's queue; `kinds` are the kinds whose changes it
+    hears; `indexers()` are indexes it reads through `World.by_index` and `World.indexed_keys`
+    (the first index added under a name is kept: actors sharing a name must mean the same
+    index). `keys_for(world, obj)` runs in the informer's event handler (synchronously: read
+    with `World.peek` and `World.indexed_keys`) for every change of a watched object,
+    including its deletion (the object is then already gone from the cache);
+    `reconcile(world, key)` returns the seconds after which to look at `key` again (None: only
+    on the next change).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kinds(self) -> Sequence[GroupVersionKind]: ...
+
+    def indexers(self) -> Mapping[GroupVersionKind, Mapping[str, IndexFunc]]: ...
+
+    def keys_for(self, world: World, obj: JSON) -> Iterable[ObjectKey]: ...
+
+    async def reconcile(self, world: World, key: ObjectKey) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Metrics:
+    reconciles: Counter
+    stages: Counter
+    failures: Counter
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
+
+
+def _metrics_of(registry: CollectorRegistry) -> _Metrics:
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = _METRICS[registry] = _Metrics(
+            reconciles=Counter(
+                "kubeloop_simulator_reconciles",
+                "Simulator reconciles by actor and result (success, conflict, error).",
+                ["actor", "result"],
+                registry=registry,
+            ),
+            stages=Counter(
+                "kubeloop_simulator_stages",
+                "Simulated lifecycle stages reached, by actor, kind and stage.",
+                ["actor", "kind", "stage"],
+                registry=registry,
+            ),
+            failures=Counter(
+                "kubeloop_simulator_injected_failures",
+                "Stage failures injected by the simulator, by actor and stage.",
+                ["actor", "stage"],
+                registry=registry,
+            ),
+        )
+    return metrics
+
+
+class World:
+    """What one actor sees and does: cached reads, writes the cache will reflect, stage timers,
+    injected failures, logging. Reads return copies the caller owns; reads of a missing object
+    return None; deletes of a missing object are no-ops."""
+
+    def __init__(
+        self,
+        actor: str,
+        client: Client,
+        cache: Cache,
+        *,
+        timing: StageTiming,
+        clock: Clock,
+        failures: FailureInjection,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.actor = actor
+        self.client = client
+        self.cache = cache
+        self.timing = timing
+        self.clock = clock
+        self.log = _log.bind(actor=actor)
+        self._status = StatusWriter(client, observer=cache)
+        self._failure_probability = failures.probabilities.get(actor, 0.0)
+        self._rng = failures.rng(actor)
+        self._metrics = _metrics_of(registry)
+        self._timers: dict[ObjectKey, dict[str, float]] = {}
+        self._decisions: dict[ObjectKey, dict[str, bool]] = {}
+
+    # -- reads --
+
+    async def get(self, key: ObjectKey) -> JSON | None:
+        try:
+            return await self.cache.get(key.gvk, key.name, namespace=key.namespace or None)
+        except NotFound:
+            return None
+
+    async def list(
+        self, gvk: GroupVersionKind, namespace: str | None = None
+    ) -> builtins.list[JSON]:
+        return await self.cache.list(gvk, namespace=namespace)
+
+    async def by_index(self, gvk: GroupVersionKind, index: str, value: str) -> builtins.list[JSON]:
+        return await self.cache.list_by_index(gvk, index, value)
+
+    async def owned_by(
+        self, gvk: GroupVersionKind, owner: Mapping[str, Any]
+    ) -> builtins.list[JSON]:
+        """Objects of `gvk` with an owner reference to `owner`'s uid."""
+        uid = str((owner.get("metadata") or {}).get("uid") or "")
+        return await self.by_index(gvk, OWNER_UID_INDEX, uid) if uid else []
+
+    def peek(self, key: ObjectKey) -> JSON | None:
+        """The cached object, without waiting for pending writes (for `keys_for`)."""
+        return self.cache.informer(key.gvk).store.get(key.store_key)
+
+    def indexed_keys(
+        self, gvk: GroupVersionKind, index: str, value: str
+    ) -> builtins.list[ObjectKey]:
+        """Keys of the cached objects filed under `value` in `index` (for `keys_for`)."""
+        keys = self.cache.informer(gvk).store.index_keys(index, value)
+        return [ObjectKey.from_store_key(gvk, key) for key in keys]
+
+    # -- writes --
+
+    async def create(self, obj: JSON) -> JSON:
+        created = await self.client.create(obj)
+        self.cache.wrote(created)
+        return created
+
+    async def patch(self, key: ObjectKey, patch: JSON) -> JSON:
+        """A JSON merge patch of the object (not its status)."""
+        patched = await self.client.patch(key.gvk, key.name, patch, namespace=key.namespace or None)
+        self.cache.wrote(patched)
+        return patched
+
+    async def patch_status(self, obj: JSON, mutate: Callable[[JSON], object]) -> bool:
+        """Run `mutate(obj)` and send the status it changed (see `StatusWriter`); `obj` takes
+        the server's answer. Returns whether anything was written."""
+        return await self._status.patch_status(obj, mutate)
+
+    async def delete(self, key: ObjectKey) -> bool:
+        """Delete the object; False when it was already gone."""
+        try:
+            await self.client.delete(key.gvk, key.name, namespace=key.namespace or None)
+        except NotFound:
+            found = False
+        else:
+            found = True
+        self.cache.deleted(key.gvk, key.name, key.namespace or None)
+        return found
+
+    # -- stages --
+
+    def remaining(self, key: ObjectKey, stage: Stage, factor: float = 1.0) -> float:
+        """Seconds left before `stage` of `key` may happen (its delay times `factor`); the
+        first call starts the stage's clock."""
+        delay = self.timing.delay(stage) * factor
+        if delay <= 0:
+            return 0.0
+        now = self.clock.now()
+        started = self._timers.setdefault(key, {}).setdefault(stage.name, now)
+        return max(0.0, started + delay - now)
+
+    def reached(self, key: ObjectKey, stage: Stage, **details: Any) -> None:
+        """`stage` of `key` happened: drop its timer, count and log it."""
+        timers = self._timers.get(key)
+        if timers is not None:
+            timers.pop(stage.name, None)
+            if not timers:
+                del self._timers[key]
+        self._metrics.stages.labels(self.actor, key.gvk.kind, stage.name).inc()
+        self.log.info("stage reached", key=str(key), stage=stage.name, **details)
+
+    def fails(self, key: ObjectKey, stage: Stage) -> bool:
+        """Whether failure injection fails `stage` of `key` (decided once per key and stage)."""
+        if self._failure_probability <= 0:
+            return False
+        decisions = self._decisions.setdefault(key, {})
+        decision = decisions.get(stage.name)
+        if decision is None:
+            decision = decisions[stage.name] = self._rng.random() < self._failure_probability
+            if decision:
+                self._metrics.failures.labels(self.actor, stage.name).inc()
+                self.log.info("failure injected", key=str(key), stage=stage.name)
+        return decision
+
+    def forget(self, key: ObjectKey) -> None:
+        """Drop the timers and failure decisions of `key` (it was deleted)."""
+        self._timers.pop(key, None)
+        self._decisions.pop(key, None)
+
+
+class _Runner:
+    """One actor's world, queue and workers."""
+
+    def __init__(
+        self,
+        actor: Actor,
+        world: World,
+        queue: RateLimitingQueue[ObjectKey],
+        reconciles: Counter,
+    ) -> None:
+        self.actor = actor
+        self.world = world
+        self.queue = queue
+        self._reconciles = reconciles
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def enqueue(self, obj: JSON) -> None:
+        for key in self.actor.keys_for(self.world, obj):
+            self.queue.add(key)
+
+    def handler(self) -> EventHandler:
+        def deleted(obj: JSON, _unknown: bool) -> None:
+            self.world.forget(ObjectKey.of(obj))
+            self.enqueue(obj)
+
+        return EventHandler(
+            on_add=lambda obj, _initial: self.enqueue(obj),
+            on_update=lambda _old, new: self.enqueue(new),
+            on_delete=deleted,
+        )
+
+    def start(self, workers: int) -> None:
+        name = self.actor.name
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"simulator {name} {n}") for n in range(workers)
+        ]
+
+    async def stop(self) -> None:
+        self.queue.shut_down()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self._reconcile(key)
+            finally:
+                self.queue.done(key)
+
+    async def _reconcile(self, key: ObjectKey) -> None:
+        try:
+            after = await self.actor.reconcile(self.world, key)
+        except (Conflict, AlreadyExists) as error:
+            self._reconciles.labels(self.actor.name, "conflict").inc()
+            self.world.log.debug("reconcile conflicted; retrying", key=str(key), error=str(error))
+            self.queue.add_rate_limited(key)
+            return
+        except Exception:  # any failure: log with the key, retry under the rate limiter
+            self._reconciles.labels(self.actor.name, "error").inc()
+            self.world.log.exception("reconcile failed; retrying", key=str(key))
+            self.queue.add_rate_limited(key)
+            return
+        self._reconciles.labels(self.actor.name, "success").inc()
+        self.queue.forget(key)
+        if after is not None:
+            self.queue.add_after(key, after)
+
+
+class Simulator:
+    """Runs `actors` against the API `client` talks to (see the module docstring).
+
+    `start()` starts the informers of every watched kind, waits (at most `sync_timeout`
+    seconds) until they have listed, then starts `workers` workers per actor; `stop()` stops
+    workers, then informers. Also an async context manager.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        actors: Iterable[Actor],
+        *,
+        timing: StageTiming | None = None,
+        clock: Clock = REAL_CLOCK,
+        registry: CollectorRegistry | None = None,
+        failures: FailureInjection | None = None,
+        workers: int = 4,
+        sync_timeout: float = 60.0,
+    ) -> None:
+        self.actors = list(actors)
+        names = [actor.name for actor in self.actors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"actor names must be unique: {names}")
+        self.timing = timing or StageTiming()
+        registry = registry if registry is not None else CollectorRegistry()
+        self.cache = Cache(client, clock=clock, registry=registry)
+        self._workers = workers
+        self._sync_timeout = sync_timeout
+        failures = failures or FailureInjection()
+        self._runners = [
+            _Runner(
+                actor,
+                World(
+                    actor.name,
+                    client,
+                    self.cache,
+                    timing=self.timing,
+                    clock=clock,
+                    failures=failures,
+                    registry=registry,
+                ),
+                RateLimitingQueue(name=f"simulator-{actor.name}", clock=clock, registry=registry),
+                _metrics_of(registry).reconciles,
+            )
+            for actor in self.actors
+        ]
+
+    def world(self, actor: str) -> World:
+        """The world of the actor named `actor` (KeyError if there is none)."""
+        for runner in self._runners:
+            if runner.actor.name == actor:
+                return runner.world
+        raise KeyError(actor)
+
+    async def start(self) -> None:
+        informers: dict[GroupVersionKind, Informer] = {}
+        for runner in self._runners:
+            indexers = runner.actor.indexers()
+            for gvk in runner.actor.kinds:
+                informer = informers.get(gvk)
+                if informer is None:
+                    informer = informers[gvk] = self.cache.informer(gvk)
+                    _add_indexers(informer, {OWNER_UID_INDEX: index_by_owner_uid})
+                _add_indexers(informer, indexers.get(gvk, {}))
+                informer.add_handler(runner.handler())
+        await self.cache.start()
+        try:
+            async with asyncio.timeout(self._sync_timeout):
+                await self.cache.wait_for_sync()
+        except BaseException:
+            await self.cache.stop()
+            raise
+        for runner in self._runners:
+            runner.start(self._workers)
+        _log.info("simulator started", actors=[runner.actor.name for runner in self._runners])
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(runner.stop() for runner in self._runners))
+        await self.cache.stop()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def _add_indexers(informer: Informer, indexers: Mapping[str, IndexFunc]) -> None:
+    """Add the indexes the informer's store does not have yet (by name)."""
+    store = informer.store
+    for name, function in indexers.items():
+        try:
+            store.index_keys(name, "")
+        except KeyError:
+            store.add_indexers({name: function})
+
+
+def actors_from_entry_points(group: str = ENTRY_POINT_GROUP) -> list[Actor]:
+    """One actor from each factory registered in the entry-point `group`, in name order.
+    A factory that cannot be loaded or called raises (a misconfigured plugin is an error)."""
+    actors: list[Actor] = []
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        factory = entry.load()
+        actors.append(factory())
+    return actors
