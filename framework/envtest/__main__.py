@@ -1,7 +1,9 @@
-"""`python -m framework.envtest --kubeconfig-out PATH [--port N] [--crd-dir DIR ...]`
+"""`python -m framework.envtest --kubeconfig-out PATH [--port N] [--crd-dir DIR ...]
+[--data-dir DIR]`
 
 Serves the embedded API server until SIGINT/SIGTERM; prints one line containing `ready` (with
-the URL and kubeconfig path) once it accepts requests.
+the URL and kubeconfig path) once it accepts requests. With `--data-dir` the state is kept in
+SQLite there and loaded again by the next server started on it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import gc
 import signal
 import sys
 
+from framework.envtest.apiserver.storage_sqlite import DataDirLocked
 from framework.envtest.environment import Environment
 
 
@@ -24,6 +27,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--crd-dir", action="extend", nargs="+", default=[], help="CRD YAML dirs or files"
     )
     parser.add_argument("--event-window", type=int, default=10_000)
+    parser.add_argument(
+        "--data-dir", default=None, help="keep the state in SQLite in DIR (default: memory only)"
+    )
     return parser.parse_args(argv)
 
 
@@ -34,6 +40,7 @@ async def serve(args: argparse.Namespace) -> None:
         host=args.host,
         event_window=args.event_window,
         kubeconfig_path=args.kubeconfig_out,
+        data_dir=args.data_dir,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -48,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     # Stored objects and the event window are many long-lived containers; frequent full
     # collections over them stall every request and watch (tens of ms). Collect less often.
     gc.set_threshold(100_000, 50, 1000)
-    asyncio.run(serve(_parse(argv)))
+    args = _parse(argv)
+    try:
+        asyncio.run(serve(args))
+    except DataDirLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,6 +7,12 @@ The kubeconfig (bearer token, loopback URL) is written to a temporary directory 
 Environment owns (removed on stop) or to `kubeconfig_path`. CRDs from `crd_paths` (files or
 directories of YAML, multi-document allowed) are installed and Established before `start`
 returns.
+
+State lives in memory, or with `data_dir` in SQLite there (it survives restarts and new
+Environments on the same directory; resourceVersions keep increasing; the watch event window
+is not kept, so a watch resuming from before a restart gets 410 and its client relists).
+`faults` injects failures (see `framework.envtest.apiserver.faults`); `restart()` restarts the
+server on the same port with the same token, so clients reconnect.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import yaml
 
 from framework.clock import REAL_CLOCK, Clock
 from framework.envtest.apiserver import ApiServer
+from framework.envtest.apiserver.audit import AuditSet
 from framework.envtest.apiserver.errors import ApiError
+from framework.envtest.apiserver.faults import Faults
 from framework.envtest.apiserver.storage import Storage
 
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
@@ -71,7 +79,10 @@ def kubeconfig_yaml(
 
 
 class Environment:
-    """Starts the embedded API server, writes a kubeconfig, installs CRDs."""
+    """Starts the embedded API server, writes a kubeconfig, installs CRDs.
+
+    `data_dir` keeps the state in SQLite there (not with `storage`); `event_window` bounds
+    the events kept for watch resumption."""
 
     def __init__(
         self,
@@ -83,6 +94,7 @@ class Environment:
         bookmark_interval: float = 60.0,
         kubeconfig_path: str | Path | None = None,
         storage: Storage | None = None,
+        data_dir: str | Path | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
         self.crd_paths = list(crd_paths)
@@ -92,6 +104,7 @@ class Environment:
             event_window=event_window,
             bookmark_interval=bookmark_interval,
             storage=storage,
+            data_dir=data_dir,
             clock=clock,
         )
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
@@ -102,6 +115,16 @@ class Environment:
     def store(self) -> Storage:
         """The server's storage (for tests that need to look behind the API)."""
         return self.server.storage
+
+    @property
+    def faults(self) -> Faults:
+        """Fault injection: drop watches, compact, injected answers and latency."""
+        return self.server.faults
+
+    @property
+    def audit(self) -> AuditSet:
+        """The distinct requests served so far (see `apiserver.audit`)."""
+        return self.server.rest.audit.records
 
     @property
     def server_url(self) -> str:
@@ -139,6 +162,13 @@ class Environment:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
             self._kubeconfig_path = None
+
+    async def restart(self) -> None:
+        """Restart the server (same port, token, certificate and kubeconfig): open watches
+        end, state is kept (reloaded from SQLite with `data_dir`), the event window is not."""
+        if not self._started:
+            raise RuntimeError("the environment is not started")
+        await self.server.restart()
 
     async def __aenter__(self) -> Environment:
         await self.start()

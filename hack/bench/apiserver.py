@@ -4,7 +4,10 @@ Both servers run in their own processes over TLS with the same certificate; the 
 aiohttp with 8 requests in flight. Measures GET/s and merge-PATCH/s on a 2 KiB custom object
 (as ratios to the echo server), watch delivery latency p50/p99 (from the start of the write
 request to the event's arrival) to 10 watchers at 1,000 events/s, and the time to serve a
-10,000-object list (to the last byte). Prints the figures, then ONE JSON line with them.
+10,000-object list (to the last byte). Then the same figures for a third server with
+`--data-dir` (SQLite, write-ahead log): its PATCH/s as a ratio to the in-memory server's
+(measured in alternating slices), and the time a restart takes to load its 10,000 objects back
+(to the `ready` line). Prints the figures, then ONE JSON line with them.
 
     python hack/bench/apiserver.py [--seconds 3]
 """
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,35 +134,66 @@ async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
     return process, line
 
 
+@dataclass
+class Api:
+    """One API server process: its URL, bearer token, CA and command line."""
+
+    args: list[str]
+    process: asyncio.subprocess.Process
+    url: str
+    token: str
+    ca: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @classmethod
+    async def start(cls, args: list[str], kubeconfig: Path) -> Api:
+        process, _ready = await start("-m", "framework.envtest", *args)
+        config = yaml.safe_load(kubeconfig.read_text())  # noqa: ASYNC240
+        cluster = config["clusters"][0]["cluster"]
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        return cls(args, process, cluster["server"], config["users"][0]["user"]["token"], ca)
+
+    async def stop(self) -> None:
+        self.process.terminate()
+        await self.process.wait()
+
+    async def restart(self) -> float:
+        """Stop (SIGTERM) and start again on the same port; ms until it is ready."""
+        await self.stop()
+        port = self.url.rsplit(":", 1)[1]
+        start_time = time.perf_counter()
+        self.process, _ready = await start("-m", "framework.envtest", *self.args, "--port", port)
+        return (time.perf_counter() - start_time) * 1000
+
+
 @contextlib.asynccontextmanager
-async def servers() -> AsyncIterator[tuple[str, str, str, ssl.SSLContext]]:
+async def servers() -> AsyncIterator[tuple[Api, Api, str, ssl.SSLContext]]:
+    """The in-memory API server, the durable one (--data-dir), the echo server's URL, and an
+    SSL context trusting all three."""
     with tempfile.TemporaryDirectory() as tmp:
         crd_dir = Path(tmp) / "crds"
         crd_dir.mkdir()
         (crd_dir / "blob.yaml").write_text(yaml.safe_dump(CRD))
-        kubeconfig = Path(tmp) / "kubeconfig"
-        api, _ready = await start(
-            "-m",
-            "framework.envtest",
-            "--kubeconfig-out",
-            str(kubeconfig),
-            "--crd-dir",
-            str(crd_dir),
-        )
+        apis = []
+        for name, extra in (("memory", []), ("durable", ["--data-dir", str(Path(tmp) / "data")])):
+            kubeconfig = Path(tmp) / f"{name}.kubeconfig"
+            args = ["--kubeconfig-out", str(kubeconfig), "--crd-dir", str(crd_dir), *extra]
+            apis.append(await Api.start(args, kubeconfig))
         echo, echo_ready = await start(__file__, "--serve-echo")
         _, echo_url, echo_cert = echo_ready.split()
         try:
-            config = yaml.safe_load(kubeconfig.read_text())
-            cluster = config["clusters"][0]["cluster"]
-            token = config["users"][0]["user"]["token"]
-            ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-            context = ssl.create_default_context(cadata=ca)
+            context = ssl.create_default_context(cadata=apis[0].ca)
+            context.load_verify_locations(cadata=apis[1].ca)
             context.load_verify_locations(echo_cert)
-            yield cluster["server"], token, echo_url, context
+            yield apis[0], apis[1], echo_url, context
         finally:
-            for process in (api, echo):
-                process.terminate()
-                await process.wait()
+            for api in apis:
+                await api.stop()
+            echo.terminate()
+            await echo.wait()
 
 
 # -- measurements --------------------------------------------------------------------------
@@ -301,16 +336,50 @@ async def list_time(session: aiohttp.ClientSession, url: str, headers: dict[str,
     return statistics.median(timings) * 1000
 
 
+async def durable_figures(
+    session: aiohttp.ClientSession, memory: Api, durable: Api, seconds: float
+) -> dict[str, Any]:
+    """The durable server's figures; rates paired with the in-memory server's."""
+    results: dict[str, Any] = {}
+    memory_get, results["durable_get_per_s"] = await paired_rates(
+        seconds,
+        caller(session, "GET", memory.url + PATH + "/hot", memory.headers, False),
+        caller(session, "GET", durable.url + PATH + "/hot", durable.headers, False),
+    )
+    memory_patch, results["durable_patch_per_s"] = await paired_rates(
+        seconds,
+        caller(session, "PATCH", memory.url + PATH + "/hot", patch_headers(memory), True),
+        caller(session, "PATCH", durable.url + PATH + "/hot", patch_headers(durable), True),
+    )
+    results["durable_get_ratio"] = results["durable_get_per_s"] / memory_get
+    results["durable_patch_ratio"] = results["durable_patch_per_s"] / memory_patch
+    p50, p99, achieved = await watch_latency(session, durable.url, durable.headers, seconds)
+    results.update(
+        durable_watch_p50_ms=p50, durable_watch_p99_ms=p99, durable_watch_events_per_s=achieved
+    )
+    results["durable_list_10k_ms"] = await list_time(session, durable.url, durable.headers)
+    results["durable_restart_10k_ms"] = await durable.restart()
+    async with session.get(durable.url + PATH, headers=durable.headers) as response:
+        count = (await response.read()).count(b'"kind":"Blob"')
+    if count != LIST_SIZE + 1:
+        raise RuntimeError(f"after the restart the list has {count} objects")
+    return results
+
+
+def patch_headers(api: Api) -> dict[str, str]:
+    return {**api.headers, "Content-Type": "application/merge-patch+json"}
+
+
 async def run(seconds: float) -> dict[str, Any]:
-    async with servers() as (api_url, token, echo_url, context):
+    async with servers() as (memory, durable, echo_url, context):
         connector = aiohttp.TCPConnector(ssl=context, limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            headers = {"Authorization": f"Bearer {token}"}
-            async with session.post(
-                api_url + PATH, data=orjson.dumps(blob("hot")), headers=headers
-            ) as response:
-                assert response.status == 201, await response.text()
-            patch_headers = {**headers, "Content-Type": "application/merge-patch+json"}
+            for api in (memory, durable):
+                async with session.post(
+                    api.url + PATH, data=orjson.dumps(blob("hot")), headers=api.headers
+                ) as response:
+                    assert response.status == 201, await response.text()
+            api_url, headers = memory.url, memory.headers
             target = api_url + PATH + "/hot"
             echo_target = echo_url + PATH + "/hot"
             results: dict[str, Any] = {}
@@ -321,14 +390,15 @@ async def run(seconds: float) -> dict[str, Any]:
             )
             results["echo_patch_per_s"], results["patch_per_s"] = await paired_rates(
                 seconds,
-                caller(session, "PATCH", echo_target, patch_headers, True),
-                caller(session, "PATCH", target, patch_headers, True),
+                caller(session, "PATCH", echo_target, patch_headers(memory), True),
+                caller(session, "PATCH", target, patch_headers(memory), True),
             )
             results["get_ratio"] = results["get_per_s"] / results["echo_get_per_s"]
             results["patch_ratio"] = results["patch_per_s"] / results["echo_patch_per_s"]
             p50, p99, achieved = await watch_latency(session, api_url, headers, seconds)
             results.update(watch_p50_ms=p50, watch_p99_ms=p99, watch_events_per_s=achieved)
             results["list_10k_ms"] = await list_time(session, api_url, headers)
+            results.update(await durable_figures(session, memory, durable, seconds))
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
 
 
@@ -354,6 +424,19 @@ def main() -> None:
         f"  ({WATCHERS} watchers, {r['watch_events_per_s']:.0f} events/s)"
     )
     print(f"list {LIST_SIZE} objects  {r['list_10k_ms']:.1f} ms (to the last byte)")
+    print(
+        f"with --data-dir  GET {r['durable_get_per_s']:9.0f}/s ({r['durable_get_ratio']:.0%})"
+        f"  PATCH {r['durable_patch_per_s']:9.0f}/s ({r['durable_patch_ratio']:.0%} of in-memory)"
+    )
+    print(
+        f"  watch delivery p50 {r['durable_watch_p50_ms']:.2f} ms"
+        f"  p99 {r['durable_watch_p99_ms']:.2f} ms"
+        f"  ({r['durable_watch_events_per_s']:.0f} events/s)"
+    )
+    print(
+        f"  list {LIST_SIZE} objects {r['durable_list_10k_ms']:.1f} ms;"
+        f" restart with them {r['durable_restart_10k_ms']:.0f} ms (to ready)"
+    )
     print(json.dumps(r))
 
 

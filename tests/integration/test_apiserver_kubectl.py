@@ -190,10 +190,9 @@ async def test_protobuf_bodies_get_a_clear_415(env: Environment, kubectl: Any) -
     assert "accepts application/json" in result.stderr
 
 
-async def test_apply_of_builtins_needs_strategic_merge_patch(
+async def test_reapply_of_builtins_sends_strategic_merge_patch(
     env: Environment, kubectl: Any, tmp_path: Path
 ) -> None:
-    # until strategic merge patch lands, re-applying a built-in kind fails with a clear message
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -203,9 +202,8 @@ async def test_apply_of_builtins_needs_strategic_merge_patch(
     first = await kubectl("apply", "-f", write(tmp_path / "cm.yaml", configmap))
     assert "configmap/cm created" in first.stdout
     configmap["data"] = {"a": "c"}
-    second = await kubectl("apply", "-f", write(tmp_path / "cm2.yaml", configmap), check=False)
-    assert second.returncode != 0
-    assert "strategic merge patch is not supported" in second.stderr
+    second = await kubectl("apply", "-f", write(tmp_path / "cm2.yaml", configmap))
+    assert "configmap/cm configured" in second.stdout
 
 
 async def test_describe_shows_events_recorded_through_events_k8s_io(

@@ -195,7 +195,6 @@ async def test_delete_options(kube: Client) -> None:
         await kube.get(WIDGET, "d", namespace="default")
 
 
-@pytest.mark.xfail(reason="the embedded API server answers dryRun with 400 (not supported yet)")
 async def test_dry_run_stores_nothing(kube: Client) -> None:
     answered = await kube.create(widget("dry"), dry_run=True)
     assert answered["metadata"]["name"] == "dry"

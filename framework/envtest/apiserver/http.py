@@ -4,22 +4,26 @@ One catch-all handler parses kube's REST paths itself (`/api/v1/...`, `/apis/{g}
 `namespaces/{ns}/...`, subresources, the legacy `/watch/` prefix) and calls `Rest`. Responses
 are JSON (objects, lists, metav1 Status for errors, meta.k8s.io/v1 Table or
 PartialObjectMetadata when asked in Accept). Every request must carry the bearer token
-(`auth`).
+(`auth`); resource requests are recorded in `rest.audit`; `dryRun=All` writes go through
+`rest.dry_run()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
 from framework.envtest.apiserver import errors
+from framework.envtest.apiserver.audit import AuditRecord, request_verb
 from framework.envtest.apiserver.auth import Handler, token_auth
 from framework.envtest.apiserver.catalog import ServedResource
 from framework.envtest.apiserver.discovery import Discovery
@@ -85,7 +89,8 @@ def _int(params: Any, name: str) -> int:
 
 
 class ApiApp:
-    """Builds the `web.Application` over a `Rest` and serves its requests."""
+    """Builds the `web.Application` over a `Rest` and serves its requests; `middlewares`
+    (fault injection) run after authentication."""
 
     def __init__(
         self,
@@ -93,16 +98,19 @@ class ApiApp:
         token: str,
         watch_options: WatchOptions | None = None,
         server_address: str = "",
+        middlewares: Sequence[Middleware] = (),
     ) -> None:
         self.rest = rest
         self._token = token
         self.watch_options = watch_options or WatchOptions()
+        self._middlewares = list(middlewares)
         self.discovery = Discovery(rest.catalog, server_address)
         self.openapi = OpenApi(rest.catalog)
 
     def build(self) -> web.Application:
         app = web.Application(
-            middlewares=[token_auth(self._token), self._errors], client_max_size=MAX_BODY
+            middlewares=[token_auth(self._token), *self._middlewares, self._errors],
+            client_max_size=MAX_BODY,
         )
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
@@ -183,10 +191,25 @@ class ApiApp:
         target = self._target(group, version, rest)
         method = request.method
         query = request.query
-        if query.get("dryRun"):
-            raise errors.bad_request("dryRun is not supported by this server yet")
+        watch = target.watch or _bool(query.get("watch", ""))
+        info = target.served.info
+        self.rest.audit.record(
+            AuditRecord(
+                request.headers.get("User-Agent", ""),
+                request_verb(method, bool(target.name), watch),
+                info.group,
+                info.plural,
+                target.subresource,
+                target.namespace or "",
+            )
+        )
+        for value in query.getall("dryRun", []):
+            if value != "All":
+                raise errors.bad_request(
+                    f'dryRun: Unsupported value: "{value}": supported values: "All"'
+                )
         if method == "GET":
-            if target.watch or _bool(query.get("watch", "")):
+            if watch:
                 return await self._watch(request, target)
             if target.name:
                 stored = self.rest.get(target.served, target.namespace or "", target.name)
@@ -291,7 +314,9 @@ class ApiApp:
         if target.name:
             name_field = f"metadata.name={target.name}"
             fields = f"{fields},{name_field}" if fields else name_field
-        return parse_filter(target.served.key, query.get("labelSelector", ""), fields)
+        return parse_filter(
+            target.served.info.group_resource, query.get("labelSelector", ""), fields
+        )
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -314,6 +339,10 @@ class ApiApp:
                 f"the body of the request could not be decoded: {error}"
             ) from None
 
+    def _writer(self, request: web.Request) -> Rest:
+        """The verbs a write uses: a dry-run view with `dryRun=All`."""
+        return self.rest.dry_run() if "dryRun" in request.query else self.rest
+
     @staticmethod
     def _validation(request: web.Request) -> str:
         value = request.query.get("fieldValidation", "Warn") or "Warn"
@@ -334,14 +363,14 @@ class ApiApp:
         if target.served.info.namespaced and target.namespace is None:
             raise errors.method_not_allowed("a namespaced object is created in a namespace")
         body = await self._body(request)
-        written = self.rest.create(
+        written = self._writer(request).create(
             target.served, target.namespace or "", body, self._validation(request)
         )
         return self._written(request, target, written, 201)
 
     async def _update(self, request: web.Request, target: Target) -> web.Response:
         body = await self._body(request)
-        written = self.rest.update(
+        written = self._writer(request).update(
             target.served,
             target.namespace or "",
             target.name,
@@ -353,7 +382,7 @@ class ApiApp:
 
     async def _patch(self, request: web.Request, target: Target) -> web.Response:
         body = await request.read()
-        written = self.rest.patch(
+        written = self._writer(request).patch(
             target.served,
             target.namespace or "",
             target.name,
@@ -376,7 +405,9 @@ class ApiApp:
             options = await self._delete_options(request)
         except orjson.JSONDecodeError as error:
             raise errors.bad_request(f"invalid DeleteOptions: {error}") from None
-        written = self.rest.delete(target.served, target.namespace or "", target.name, options)
+        written = self._writer(request).delete(
+            target.served, target.namespace or "", target.name, options
+        )
         if not written.deleted:
             return self._written(request, target, written)
         info = target.served.info
@@ -400,9 +431,10 @@ class ApiApp:
         served = target.served
         page = self.rest.list_page(served, target.namespace, self._filter(request, target))
         options = await self._delete_options(request)
+        writer = self._writer(request)
         for stored in page.items:
             meta = stored.obj["metadata"]
-            self.rest.delete(served, meta.get("namespace") or "", meta["name"], options)
+            writer.delete(served, meta.get("namespace") or "", meta["name"], options)
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
         return _response(orjson.dumps(status))
 

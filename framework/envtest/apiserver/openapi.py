@@ -4,9 +4,15 @@
 group-version) holding each kind's schema (a CRD's own schema; an open object for built-ins)
 and PATCH operation. The PATCH operations list the `fieldValidation` and `dryRun` query
 parameters (kubectl checks there whether the server supports them, else it validates on the
-client against /openapi/v2) and only JSON, merge and apply patch bodies (no strategic merge,
-so kubectl sends merge patches for custom resources). `/openapi/v2` is deliberately absent
-(404): client-go parses v2 as protobuf.
+client against /openapi/v2) and the patch bodies served: JSON, merge and apply patches, plus
+strategic merge patches for built-in kinds only (so kubectl sends merge patches for custom
+resources, strategic ones for built-ins). `/openapi/v2` is deliberately absent (404): client-go
+parses v2 as protobuf.
+
+Built-in kinds' schemas are open placeholders and so carry no `x-kubernetes-group-version-kind`:
+kubectl computes strategic patches from the schema marked with the kind when there is one (and
+fails on a placeholder: no field is declared), else from the patch tags compiled into it, which
+are k8s.io/api's own.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/apply-patch+yaml",
 )
+_STRATEGIC = "application/strategic-merge-patch+json"
 
 
 def _query(name: str, description: str) -> dict[str, Any]:
@@ -51,13 +58,15 @@ def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
     return {"group": group, "version": version, "kind": kind}
 
 
-def _patch_path(gvk: dict[str, str], schema_ref: str, operation_id: str) -> dict[str, Any]:
+def _patch_path(
+    gvk: dict[str, str], schema_ref: str, operation_id: str, patch_types: tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "patch": {
             "operationId": operation_id,
             "parameters": _PATCH_PARAMETERS,
             "requestBody": {
-                "content": {t: {"schema": {"type": "object"}} for t in _PATCH_TYPES},
+                "content": {t: {"schema": {"type": "object"}} for t in patch_types},
                 "required": True,
             },
             "responses": {
@@ -98,13 +107,15 @@ def _gv_document(resources: list[ServedResource]) -> dict[str, Any]:
         name = _schema_name(served)
         gvk = _gvk(info.group, info.version, info.kind)
         schema: dict[str, Any] = dict(served.openapi or {"type": "object"})
-        schema["x-kubernetes-group-version-kind"] = [gvk]
+        if served.custom:
+            schema["x-kubernetes-group-version-kind"] = [gvk]
         schemas[name] = schema
         prefix = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
         scope = "/namespaces/{namespace}" if info.namespaced else ""
         path = f"{prefix}{scope}/{info.plural}/{{name}}"
         operation = f"patch{info.group.split('.')[0].title()}{info.version.title()}{info.kind}"
-        paths[path] = _patch_path(gvk, f"#/components/schemas/{name}", operation)
+        patch_types = _PATCH_TYPES if served.custom else (*_PATCH_TYPES, _STRATEGIC)
+        paths[path] = _patch_path(gvk, f"#/components/schemas/{name}", operation, patch_types)
     return _document(paths, schemas)
 
 

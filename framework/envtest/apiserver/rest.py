@@ -6,12 +6,17 @@ subresource, writes to the object keep the old status and writes to `/status` ch
 status; custom resources are pruned, defaulted and validated by their schema; optimistic
 concurrency through resourceVersion; finalizers delay deletion; a write that changes nothing is
 not stored. Errors are raised as `ApiError` with kube's reasons.
+
+Deletion honours `propagationPolicy` (Orphan and Foreground become the `orphan` and
+`foregroundDeletion` finalizers the garbage collector acts on, see `gc`). `Rest.dry_run()` is
+a view answering every write as if done while storing nothing (`dryRun=All`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +25,11 @@ from typing import Any
 import orjson
 
 from framework.envtest.apiserver import errors
+from framework.envtest.apiserver.audit import AuditLog
 from framework.envtest.apiserver.catalog import Catalog, ServedResource
 from framework.envtest.apiserver.crds import CRD_RESOURCE, CrdController, default_crd, validate_crd
 from framework.envtest.apiserver.errors import Cause
+from framework.envtest.apiserver.gc import FOREGROUND, ORPHAN, GarbageCollector
 from framework.envtest.apiserver.metadata import (
     generate_name,
     same_content,
@@ -32,6 +39,7 @@ from framework.envtest.apiserver.metadata import (
     validate_meta,
 )
 from framework.envtest.apiserver.storage import Storage
+from framework.envtest.apiserver.strategic import StrategicMergeError, strategic_merge_apply
 from framework.envtest.apiserver.watch import StoredObject
 from framework.patch import PatchError, PatchTestFailed, json_patch_apply, merge_apply
 from framework.selectors import FieldSelector, LabelSelector
@@ -42,25 +50,45 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 NAMESPACES = "namespaces"
 
+_OBJECT_REFERENCE = (
+    "kind",
+    "namespace",
+    "name",
+    "uid",
+    "apiVersion",
+    "resourceVersion",
+    "fieldPath",
+)
 # Field selectors kube-apiserver supports beyond metadata.name and metadata.namespace.
 _EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
     "pods": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "status.phase"),
     "events": (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
+        *(f"involvedObject.{f}" for f in _OBJECT_REFERENCE),
         "reason",
+        "reportingComponent",
         "source",
+        "type",
+    ),
+    "events.events.k8s.io": (
+        *(f"regarding.{f}" for f in _OBJECT_REFERENCE),
+        "reason",
+        "reportingController",
         "type",
     ),
     "secrets": ("type",),
     "nodes": ("spec.unschedulable",),
     "namespaces": ("status.phase",),
     "jobs.batch": ("status.successful",),
+}
+
+# Where a selectable field lives in the stored object when that is not its own path
+# (events.k8s.io/v1 Events are stored as core/v1 Events).
+_STORED_FIELD: dict[str, dict[str, str]] = {
+    "events": {"source": "source.component"},
+    "events.events.k8s.io": {
+        **{f"regarding.{f}": f"involvedObject.{f}" for f in _OBJECT_REFERENCE},
+        "reportingController": "reportingComponent",
+    },
 }
 
 
@@ -70,6 +98,7 @@ class Filter:
 
     labels: LabelSelector = field(default_factory=LabelSelector.everything)
     fields: FieldSelector | None = None
+    stored_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def everything(self) -> bool:
@@ -81,7 +110,9 @@ class Filter:
             return False
         if self.fields is None:
             return True
-        return self.fields.matches({path: _field(obj, path) for path in self.fields.fields()})
+        return self.fields.matches(
+            {path: _field(obj, self.stored_fields.get(path, path)) for path in self.fields.fields()}
+        )
 
 
 def _field(obj: dict[str, Any], path: str) -> str:
@@ -95,7 +126,8 @@ def _field(obj: dict[str, Any], path: str) -> str:
 
 
 def parse_filter(resource: str, label_selector: str, field_selector: str) -> Filter:
-    """Parse the `labelSelector` and `fieldSelector` query parameters (400 on bad input)."""
+    """Parse the `labelSelector` and `fieldSelector` query parameters (400 on bad input) of a
+    request for `resource` ("plural.group" as served)."""
     try:
         labels = (
             LabelSelector.parse(label_selector) if label_selector else LabelSelector.everything()
@@ -108,7 +140,7 @@ def parse_filter(resource: str, label_selector: str, field_selector: str) -> Fil
         for name in sorted(fields.fields()):
             if name not in allowed:
                 raise errors.bad_request(f"field label not supported: {name}")
-    return Filter(labels, fields)
+    return Filter(labels, fields, _STORED_FIELD.get(resource, {}))
 
 
 @dataclass(slots=True)
@@ -159,13 +191,50 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
 
 
 class Rest:
-    """The verbs over one `Storage` and `Catalog`; `now` gives wall-clock timestamps."""
+    """The verbs over one `Storage` and `Catalog`; `now` gives wall-clock timestamps.
+
+    `gc` is the garbage collector fed by every stored write; `audit` the requests served (the
+    HTTP layer records them)."""
 
     def __init__(self, storage: Storage, catalog: Catalog, now: Callable[[], datetime]) -> None:
         self.storage = storage
         self.catalog = catalog
         self.now = now
         self.crds = CrdController(catalog, storage, now)
+        self.gc = GarbageCollector(self)
+        self.audit = AuditLog()
+        self._dry = False
+
+    def dry_run(self) -> Rest:
+        """A view of these verbs that validates and answers every write as if done but stores
+        nothing: no resourceVersion consumed, no watch event, no garbage collection."""
+        view = copy.copy(self)
+        view._dry = True
+        return view
+
+    # -- storage writes (none when dry) ----------------------------------------------------
+
+    def _store_create(self, resource: str, obj: dict[str, Any]) -> StoredObject:
+        if self._dry:
+            obj["metadata"].pop("resourceVersion", None)
+            return StoredObject.of(obj, self.storage.resource_version)
+        return self.storage.create(resource, obj)
+
+    def _store_update(
+        self, resource: str, obj: dict[str, Any], current: StoredObject
+    ) -> StoredObject:
+        if self._dry:
+            obj["metadata"]["resourceVersion"] = str(current.rv)
+            return StoredObject.of(obj, current.rv)
+        return self.storage.update(resource, obj)
+
+    def _store_delete(
+        self, resource: str, current: StoredObject, final: dict[str, Any] | None = None
+    ) -> StoredObject:
+        if self._dry:
+            return current if final is None else StoredObject.of(final, current.rv)
+        meta = current.obj["metadata"]
+        return self.storage.delete(resource, meta.get("namespace") or "", meta["name"], final)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -268,9 +337,16 @@ class Rest:
         return obj, warnings
 
     def _after_write(self, served: ServedResource, written: Written) -> None:
+        if self._dry:
+            return
+        self.gc.observe(served.key, written.stored.obj, written.deleted)
         if served.key == CRD_RESOURCE:
             if written.deleted:
+                name = written.stored.obj["metadata"]["name"]
+                dropped = [s.obj for s in self.storage.list(name, None)]
                 self.crds.removed(written.stored.obj)
+                for obj in dropped:
+                    self.gc.observe(name, obj, deleted=True)
             else:
                 self.crds.sync(written.stored)
         elif written.deleted and served.info.namespaced:
@@ -292,7 +368,7 @@ class Rest:
             new["metadata"]["deletionTimestamp"] = timestamp(self.now())
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}
-            terminating = self.storage.update(NAMESPACES, new)
+            terminating = self._store_update(NAMESPACES, new, current)
         for key, served in sorted(self._namespaced_resources().items()):
             for stored in self.storage.list(key, name):
                 self.delete(served, name, stored.obj["metadata"]["name"], {})
@@ -306,7 +382,8 @@ class Rest:
         for key in self._namespaced_resources():
             if self.storage.count(key, name):
                 return None
-        return self.storage.delete(NAMESPACES, "", name)
+        current = self.storage.get(NAMESPACES, "", name)
+        return None if current is None else self._store_delete(NAMESPACES, current)
 
     def _check_namespace_open(self, served: ServedResource, namespace: str, name: str) -> None:
         stored = self.storage.get(NAMESPACES, "", namespace)
@@ -345,7 +422,7 @@ class Rest:
         if self.storage.get(served.key, namespace if served.info.namespaced else "", name):
             raise errors.already_exists(served.info.plural, name, served.info.group)
         written = Written(
-            self.storage.create(served.key, served.converter.to_storage(obj)), warnings
+            self._store_create(served.key, served.converter.to_storage(obj)), warnings
         )
         self._after_write(served, written)
         return written
@@ -445,11 +522,9 @@ class Rest:
             return Written(current, warnings)
         meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            namespace = meta.get("namespace") or ""
-            stored = self.storage.delete(served.key, namespace, meta["name"], new)
-            written = Written(stored, warnings, deleted=True)
+            written = Written(self._store_delete(served.key, current, new), warnings, deleted=True)
         else:
-            written = Written(self.storage.update(served.key, new), warnings)
+            written = Written(self._store_update(served.key, new, current), warnings)
         self._after_write(served, written)
         return written
 
@@ -481,32 +556,33 @@ class Rest:
         subresource: str = "",
         validation: str = "Warn",
     ) -> Written:
-        if content_type not in (MERGE_PATCH, JSON_PATCH):
-            raise errors.unsupported_media_type(_unsupported_patch_message(content_type))
+        _check_patch_type(served, content_type)
         try:
             patch = orjson.loads(body)
         except orjson.JSONDecodeError as error:
             raise errors.bad_request(f"error decoding patch: {error}") from None
         # versions of a CRD share storage: patch the object as seen at the request's version
         base = served.present(self.get(served, namespace, name))[0]
-        if content_type == MERGE_PATCH:
-            if not isinstance(patch, dict):
-                raise errors.bad_request("a merge patch must be a JSON object")
-            new = merge_apply(base, patch)
-        else:
-            try:
+        if content_type == MERGE_PATCH and not isinstance(patch, dict):
+            raise errors.bad_request("a merge patch must be a JSON object")
+        try:
+            if content_type == MERGE_PATCH:
+                new = merge_apply(base, patch)
+            elif content_type == STRATEGIC_MERGE_PATCH:
+                new = strategic_merge_apply(base, patch, (served.info.group, served.info.kind))
+            else:
                 new = json_patch_apply(base, patch)
-            except PatchTestFailed as error:
-                raise errors.invalid(
-                    served.info.kind,
-                    name,
-                    served.info.group,
-                    [Cause("FieldValueInvalid", f"Invalid value: {error}", "")],
-                ) from None
-            except PatchError as error:
-                raise errors.bad_request(
-                    f"the server rejected our request due to an error in our request: {error}"
-                ) from None
+        except (PatchTestFailed, StrategicMergeError) as error:
+            raise errors.invalid(
+                served.info.kind,
+                name,
+                served.info.group,
+                [Cause("FieldValueInvalid", f"Invalid value: {error}", "")],
+            ) from None
+        except PatchError as error:
+            raise errors.bad_request(
+                f"the server rejected our request due to an error in our request: {error}"
+            ) from None
         return self.update(served, namespace, name, new, subresource, validation, is_patch=True)
 
     # -- delete ----------------------------------------------------------------------------
@@ -514,6 +590,17 @@ class Rest:
     def delete(
         self, served: ServedResource, namespace: str, name: str, options: dict[str, Any]
     ) -> Written:
+        """DELETE with DeleteOptions (preconditions, propagationPolicy, orphanDependents).
+
+        The object goes at once unless it has finalizers after the policy's: Orphan adds
+        `orphan`, Foreground adds `foregroundDeletion` (removing the other), Background removes
+        both, no policy keeps those present. With finalizers left it gets a deletionTimestamp.
+        `dryRun: ["All"]` in the options makes it a dry run."""
+        dry_run = options.get("dryRun") or []
+        if dry_run and not self._dry:
+            if dry_run != ["All"]:
+                raise errors.bad_request(f'dryRun: Unsupported value: {dry_run}: supported: "All"')
+            return self.dry_run().delete(served, namespace, name, options)
         current = self.get(served, namespace, name)
         meta = current.obj["metadata"]
         preconditions = options.get("preconditions") or {}
@@ -527,35 +614,76 @@ class Rest:
                     f"Precondition failed: {label} in precondition: {want}, {label} in object "
                     f"meta: {meta.get(field_name)}",
                 )
+        policy = _propagation_policy(options)
         if served.key == NAMESPACES:
             return self._delete_namespace(current)
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return Written(current)
-            new = _copy(current)
-            new["metadata"]["deletionTimestamp"] = timestamp(self.now())
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new["metadata"]["generation"] = int(meta.get("generation", 1)) + 1
-            written = Written(self.storage.update(served.key, new))
+        before = list(meta.get("finalizers") or [])
+        finalizers = _finalizers_for(before, policy)
+        if not finalizers:
+            written = Written(self._store_delete(served.key, current), deleted=True)
+        elif meta.get("deletionTimestamp") and finalizers == before:
+            return Written(current)
         else:
-            written = Written(self.storage.delete(served.key, namespace, name), deleted=True)
+            new = _copy(current)
+            new_meta = new["metadata"]
+            new_meta["finalizers"] = finalizers
+            if not new_meta.get("deletionTimestamp"):
+                new_meta["deletionTimestamp"] = timestamp(self.now())
+                new_meta["deletionGracePeriodSeconds"] = 0
+                new_meta["generation"] = int(meta.get("generation", 1)) + 1
+            written = Written(self._store_update(served.key, new, current))
         self._after_write(served, written)
         return written
 
 
-def _unsupported_patch_message(content_type: str) -> str:
-    accepted = f"{JSON_PATCH}, {MERGE_PATCH}"
-    if content_type == STRATEGIC_MERGE_PATCH:
-        return (
-            "the body of the request was in an unknown format - accepted media types include: "
-            f"{accepted} (strategic merge patch is not supported by this server yet)"
+_POLICIES = ("Orphan", "Foreground", "Background")
+
+
+def _propagation_policy(options: dict[str, Any]) -> str:
+    """The DeleteOptions' propagation policy ("" when unset); 400 when invalid."""
+    policy = options.get("propagationPolicy")
+    orphan = options.get("orphanDependents")
+    if policy is not None and orphan is not None:
+        raise errors.bad_request("orphanDependents and propagationPolicy cannot both be set")
+    if orphan is not None:
+        return "Orphan" if orphan else "Background"
+    if policy is None:
+        return ""
+    if policy not in _POLICIES:
+        raise errors.bad_request(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"'
         )
+    return str(policy)
+
+
+def _finalizers_for(finalizers: list[str], policy: str) -> list[str]:
+    """The finalizers an object keeps when deleted with `policy`."""
+    add = {"Orphan": ORPHAN, "Foreground": FOREGROUND}.get(policy)
+    drop = {ORPHAN, FOREGROUND} - {add} if policy else set()
+    kept = [f for f in finalizers if f not in drop]
+    if add is not None and add not in kept:
+        kept.append(add)
+    return kept
+
+
+_ACCEPTED_PATCHES = f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}"
+
+
+def _check_patch_type(served: ServedResource, content_type: str) -> None:
+    """415 unless the patch type is served: JSON and merge patches, and strategic merge
+    patches for built-in kinds (server-side apply is not implemented)."""
+    unknown = "the body of the request was in an unknown format - accepted media types include: "
     if content_type == APPLY_PATCH:
-        return (
-            "the body of the request was in an unknown format - accepted media types include: "
-            f"{accepted} (server-side apply is not supported by this server yet)"
+        raise errors.unsupported_media_type(
+            "server-side apply is not supported by the local API server (it does not implement "
+            f"{APPLY_PATCH}); use client-side apply, a merge patch or a JSON patch"
         )
-    return (
-        "the body of the request was in an unknown format - accepted media types include: "
-        f"{accepted}"
-    )
+    if content_type in (JSON_PATCH, MERGE_PATCH):
+        return
+    if served.custom:
+        raise errors.unsupported_media_type(unknown + _ACCEPTED_PATCHES)
+    if content_type != STRATEGIC_MERGE_PATCH:
+        raise errors.unsupported_media_type(
+            f"{unknown}{_ACCEPTED_PATCHES}, {STRATEGIC_MERGE_PATCH}"
+        )

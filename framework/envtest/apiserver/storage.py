@@ -6,11 +6,14 @@
 namespace of cluster-scoped objects is "". Every write takes the next resourceVersion, writes it
 into `metadata.resourceVersion`, and publishes one `WatchEvent` to the window and to watchers.
 The REST layer owns all API semantics (validation, preconditions); storage only persists.
+`storage_sqlite.SqliteStorage` adds durability: the same store, with every write also kept in
+SQLite.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from framework.envtest.apiserver.watch import (
@@ -88,7 +91,12 @@ class Storage(Protocol):
         ...
 
     def close(self) -> None:
-        """Close every watcher."""
+        """Close every watcher (their streams end; clients resume from their last RV)."""
+        ...
+
+    def compact(self) -> None:
+        """Forget the event window: every watch or continue token from an older
+        resourceVersion than the current one gets 410 Expired."""
         ...
 
 
@@ -131,6 +139,7 @@ class MemoryStorage:
     def __init__(self, event_window: int = 10_000) -> None:
         self._rv = 0
         self._tables: dict[str, _Table] = {}
+        self._window_size = event_window
         self._window = EventWindow(event_window)
         self._watchers = WatcherSet()
 
@@ -243,3 +252,17 @@ class MemoryStorage:
 
     def close(self) -> None:
         self._watchers.close_all()
+
+    def compact(self) -> None:
+        self._window = EventWindow(self._window_size, floor=self._rv)
+
+    def load(self, objects: Iterable[tuple[str, StoredObject]], resource_version: int) -> None:
+        """Replace every object with `objects` ((resource, stored) pairs) and continue from
+        `resource_version`; publishes nothing and forgets the event window (a restart)."""
+        self._tables.clear()
+        for resource, stored in objects:
+            table = self._table(resource)
+            table.objects[_key(stored.obj)] = stored
+            table.invalidate()
+        self._rv = resource_version
+        self.compact()
