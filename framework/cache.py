@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, overload
@@ -39,6 +38,7 @@ from framework.informer import (
     resource_version_of,
     selector_matches,
 )
+from framework.metrics import per_registry
 from framework.models import KubeObject
 from framework.resources import GroupVersionKind, ResourceInfo
 from framework.selectors import FieldSelector, LabelSelector
@@ -66,20 +66,17 @@ class Scope:
 
 
 _EVERYTHING = Scope()
-_FALLBACKS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 
 
+@per_registry
 def _fallbacks_of(registry: CollectorRegistry) -> Counter:
     """The read-your-own-writes fallback counter of `registry`, shared by its caches."""
-    counter = _FALLBACKS.get(registry)
-    if counter is None:
-        counter = _FALLBACKS[registry] = Counter(
-            "kubeloop_cache_read_your_writes_fallbacks",
-            "Cache reads that gave up waiting for the framework's own write and read the API.",
-            ["kind"],
-            registry=registry,
-        )
-    return counter
+    return Counter(
+        "kubeloop_cache_read_your_writes_fallbacks",
+        "Cache reads that gave up waiting for the framework's own write and read the API.",
+        ["kind"],
+        registry=registry,
+    )
 
 
 def _gvk(kind: Kind) -> GroupVersionKind:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import builtins
 import inspect
 import os
-import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -65,6 +64,7 @@ from framework.errors import (
     Unauthorized,
     error_from_response,
 )
+from framework.metrics import per_registry
 from framework.models import KubeObject
 from framework.patch import diff_contains_list, json_equal, merge_diff
 from framework.resources import GroupVersionKind, ResourceInfo, ResourceRegistry
@@ -280,28 +280,23 @@ class _Metrics:
     retries: Counter
 
 
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _metrics_of(registry: CollectorRegistry) -> _Metrics:
     """The client metric families in `registry`, created once and shared by its clients."""
-    metrics = _METRICS.get(registry)
-    if metrics is None:
-        metrics = _METRICS[registry] = _Metrics(
-            requests=Counter(
-                "rest_client_requests",
-                "API requests by HTTP code (<error>: no answer) and method.",
-                ["code", "method"],
-                registry=registry,
-            ),
-            retries=Counter(
-                "rest_client_request_retries",
-                "API requests retried, by the code that caused the retry and method.",
-                ["code", "method"],
-                registry=registry,
-            ),
-        )
-    return metrics
+    return _Metrics(
+        requests=Counter(
+            "rest_client_requests",
+            "API requests by HTTP code (<error>: no answer) and method.",
+            ["code", "method"],
+            registry=registry,
+        ),
+        retries=Counter(
+            "rest_client_request_retries",
+            "API requests retried, by the code that caused the retry and method.",
+            ["code", "method"],
+            registry=registry,
+        ),
+    )
 
 
 class Client:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, Self
@@ -59,6 +58,7 @@ from framework.handlers import (
     event_handler,
 )
 from framework.informer import EventHandler
+from framework.metrics import per_registry
 from framework.models import KubeObject
 from framework.ratelimit import RateLimiter
 from framework.resources import GroupVersionKind, ResourceInfo
@@ -200,59 +200,54 @@ class _Families:
     names: set[str] = field(default_factory=set)
 
 
-_FAMILIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _families_of(registry: CollectorRegistry) -> _Families:
-    families = _FAMILIES.get(registry)
-    if families is None:
-        one = ["controller"]
-        families = _FAMILIES[registry] = _Families(
-            total=Counter(
-                "controller_runtime_reconcile_total",
-                "Total number of reconciliations per controller.",
-                ["controller", "result"],
-                registry=registry,
-            ),
-            errors=Counter(
-                "controller_runtime_reconcile_errors_total",
-                "Total number of reconciliation errors per controller.",
-                one,
-                registry=registry,
-            ),
-            terminal=Counter(
-                "controller_runtime_terminal_reconcile_errors_total",
-                "Total number of terminal reconciliation errors per controller.",
-                one,
-                registry=registry,
-            ),
-            panics=Counter(
-                "controller_runtime_reconcile_panics_total",
-                "Total number of reconciliation panics (unexpected exceptions) per controller.",
-                one,
-                registry=registry,
-            ),
-            time=Histogram(
-                "controller_runtime_reconcile_time_seconds",
-                "Length of time per reconciliation per controller.",
-                one,
-                registry=registry,
-                buckets=_TIME_BUCKETS,
-            ),
-            max_concurrent=Gauge(
-                "controller_runtime_max_concurrent_reconciles",
-                "Maximum number of concurrent reconciles per controller.",
-                one,
-                registry=registry,
-            ),
-            active=Gauge(
-                "controller_runtime_active_workers",
-                "Number of currently used workers per controller.",
-                one,
-                registry=registry,
-            ),
-        )
-    return families
+    one = ["controller"]
+    return _Families(
+        total=Counter(
+            "controller_runtime_reconcile_total",
+            "Total number of reconciliations per controller.",
+            ["controller", "result"],
+            registry=registry,
+        ),
+        errors=Counter(
+            "controller_runtime_reconcile_errors_total",
+            "Total number of reconciliation errors per controller.",
+            one,
+            registry=registry,
+        ),
+        terminal=Counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Total number of terminal reconciliation errors per controller.",
+            one,
+            registry=registry,
+        ),
+        panics=Counter(
+            "controller_runtime_reconcile_panics_total",
+            "Total number of reconciliation panics (unexpected exceptions) per controller.",
+            one,
+            registry=registry,
+        ),
+        time=Histogram(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller.",
+            one,
+            registry=registry,
+            buckets=_TIME_BUCKETS,
+        ),
+        max_concurrent=Gauge(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller.",
+            one,
+            registry=registry,
+        ),
+        active=Gauge(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller.",
+            one,
+            registry=registry,
+        ),
+    )
 
 
 class _Metrics:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import NotFound
+from framework.metrics import per_registry
 from framework.models import KubeObject
 from framework.resources import GroupVersionKind
 
@@ -185,19 +185,14 @@ class IsomorphicEventCache:
         return entry
 
 
-_FAILURES: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _failures_of(registry: CollectorRegistry) -> Counter:
-    counter = _FAILURES.get(registry)
-    if counter is None:
-        counter = _FAILURES[registry] = Counter(
-            "kubeloop_event_recording_failures",
-            "Events that could not be recorded, by event type.",
-            ["type"],
-            registry=registry,
-        )
-    return counter
+    return Counter(
+        "kubeloop_event_recording_failures",
+        "Events that could not be recorded, by event type.",
+        ["type"],
+        registry=registry,
+    )
 
 
 class EventRecorder:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,6 +38,7 @@ from prometheus_client import CollectorRegistry, Counter
 from framework.client import Client, ListOptions, collection_path
 from framework.clock import REAL_CLOCK, Clock, TimerHandle
 from framework.errors import Gone, NoKindMatch, NotFound, error_from_response
+from framework.metrics import per_registry
 from framework.resources import GroupVersionKind, ResourceInfo
 from framework.selectors import FieldSelector, LabelSelector
 
@@ -441,31 +441,26 @@ class _Metrics:
     restarts: Counter
 
 
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _metrics_of(registry: CollectorRegistry) -> _Metrics:
-    metrics = _METRICS.get(registry)
-    if metrics is None:
-        metrics = _METRICS[registry] = _Metrics(
-            lists=Counter(
-                "kubeloop_informer_lists", "Lists made by informers.", ["kind"], registry=registry
-            ),
-            watches=Counter(
-                "kubeloop_informer_watches",
-                "Watches opened by informers.",
-                ["kind"],
-                registry=registry,
-            ),
-            restarts=Counter(
-                "kubeloop_informer_watch_restarts",
-                "Watches ended other than by the server timeout, by reason "
-                "(gone, inactive, error, missing_kind).",
-                ["kind", "reason"],
-                registry=registry,
-            ),
-        )
-    return metrics
+    return _Metrics(
+        lists=Counter(
+            "kubeloop_informer_lists", "Lists made by informers.", ["kind"], registry=registry
+        ),
+        watches=Counter(
+            "kubeloop_informer_watches",
+            "Watches opened by informers.",
+            ["kind"],
+            registry=registry,
+        ),
+        restarts=Counter(
+            "kubeloop_informer_watch_restarts",
+            "Watches ended other than by the server timeout, by reason "
+            "(gone, inactive, error, missing_kind).",
+            ["kind", "reason"],
+            registry=registry,
+        ),
+    )
 
 
 class _Inactive(Exception):

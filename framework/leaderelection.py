@@ -19,7 +19,6 @@ import math
 import random
 import socket
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import ApiError, NotFound
+from framework.metrics import per_registry
 from framework.resources import GroupVersionKind
 
 __all__ = [
@@ -162,21 +162,15 @@ class LeaseClient(Protocol):
     async def update(self, obj: dict[str, Any]) -> dict[str, Any]: ...
 
 
-_GAUGES: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _status_gauge(registry: CollectorRegistry) -> Gauge:
-    gauge = _GAUGES.get(registry)
-    if gauge is None:
-        gauge = Gauge(
-            "leader_election_master_status",
-            "Gauge of if the reporting system is master of the relevant lease, 0 indicates "
-            "backup, 1 indicates master. 'name' is the string used to identify the lease.",
-            ["name"],
-            registry=registry,
-        )
-        _GAUGES[registry] = gauge
-    return gauge
+    return Gauge(
+        "leader_election_master_status",
+        "Gauge of if the reporting system is master of the relevant lease, 0 indicates "
+        "backup, 1 indicates master. 'name' is the string used to identify the lease.",
+        ["name"],
+        registry=registry,
+    )
 
 
 async def _within(clock: Clock, seconds: float, work: Coroutine[Any, Any, T]) -> T:

@@ -3,14 +3,17 @@
 The metric families are created once per `CollectorRegistry` (never the global one) and shared
 by every queue recording into it; each `WorkQueueMetrics` is one queue's labelled view.
 `workqueue_unfinished_work_seconds` and `workqueue_longest_running_processor_seconds` are
-computed when the registry is scraped.
+computed when the registry is scraped. `per_registry` is the memoisation every module uses for
+its own families.
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -22,6 +25,22 @@ from framework.clock import Clock
 _DURATION_BUCKETS = tuple(10.0**exponent for exponent in range(-8, 4))
 _UNFINISHED = "workqueue_unfinished_work_seconds"
 _LONGEST = "workqueue_longest_running_processor_seconds"
+
+_F = TypeVar("_F")
+
+
+def per_registry(build: Callable[[CollectorRegistry], _F]) -> Callable[[CollectorRegistry], _F]:
+    """Memoise `build` per registry: a metric family is registered once per registry and shared
+    by every owner recording into it; an unused registry is freed (weak keys)."""
+    built: weakref.WeakKeyDictionary[CollectorRegistry, _F] = weakref.WeakKeyDictionary()
+
+    @functools.wraps(build)
+    def of(registry: CollectorRegistry) -> _F:
+        if registry not in built:
+            built[registry] = build(registry)
+        return built[registry]
+
+    return of
 
 
 class WorkQueueMetrics:
@@ -122,45 +141,38 @@ class _Families:
     in_flight: _InFlightCollector
 
 
-_REGISTRIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _families_of(registry: CollectorRegistry) -> _Families:
-    families = _REGISTRIES.get(registry)
-    if families is None:
-        labels = ["name"]
-        families = _Families(
-            depth=Gauge(
-                "workqueue_depth", "Current depth of workqueue.", labels, registry=registry
-            ),
-            adds=Counter(
-                "workqueue_adds",
-                "Total number of adds handled by workqueue.",
-                labels,
-                registry=registry,
-            ),
-            queue_duration=Histogram(
-                "workqueue_queue_duration_seconds",
-                "How long in seconds an item stays in workqueue before being requested.",
-                labels,
-                registry=registry,
-                buckets=_DURATION_BUCKETS,
-            ),
-            work_duration=Histogram(
-                "workqueue_work_duration_seconds",
-                "How long in seconds processing an item from workqueue takes.",
-                labels,
-                registry=registry,
-                buckets=_DURATION_BUCKETS,
-            ),
-            retries=Counter(
-                "workqueue_retries",
-                "Total number of retries handled by workqueue.",
-                labels,
-                registry=registry,
-            ),
-            in_flight=_InFlightCollector(),
-        )
-        registry.register(families.in_flight)
-        _REGISTRIES[registry] = families
+    labels = ["name"]
+    families = _Families(
+        depth=Gauge("workqueue_depth", "Current depth of workqueue.", labels, registry=registry),
+        adds=Counter(
+            "workqueue_adds",
+            "Total number of adds handled by workqueue.",
+            labels,
+            registry=registry,
+        ),
+        queue_duration=Histogram(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested.",
+            labels,
+            registry=registry,
+            buckets=_DURATION_BUCKETS,
+        ),
+        work_duration=Histogram(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes.",
+            labels,
+            registry=registry,
+            buckets=_DURATION_BUCKETS,
+        ),
+        retries=Counter(
+            "workqueue_retries",
+            "Total number of retries handled by workqueue.",
+            labels,
+            registry=registry,
+        ),
+        in_flight=_InFlightCollector(),
+    )
+    registry.register(families.in_flight)
     return families

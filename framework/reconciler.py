@@ -50,7 +50,6 @@ timeout (or a handler), never by the rules.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +74,7 @@ from framework.errors import NotFound
 from framework.events import EventRecorder, EventType
 from framework.finalizers import ensure_finalizer, has_finalizer, remove_finalizer
 from framework.handlers import Request
+from framework.metrics import per_registry
 from framework.models import KubeObject
 from framework.phase import (
     Limit,
@@ -183,15 +183,10 @@ class _Metrics:
     durations: Histogram
 
 
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _metrics_of(registry: CollectorRegistry) -> _Metrics:
     """The phase metric families of `registry`, created on first use."""
-    known = _METRICS.get(registry)
-    if known is not None:
-        return known
-    metrics = _METRICS[registry] = _Metrics(
+    return _Metrics(
         transitions=Counter(
             "phase_transitions",
             "Phase transitions written, by controller and from/to phase.",
@@ -206,7 +201,6 @@ def _metrics_of(registry: CollectorRegistry) -> _Metrics:
             buckets=_DURATION_BUCKETS,
         ),
     )
-    return metrics
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import random
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -47,6 +46,7 @@ from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import AlreadyExists, Conflict, NotFound
 from framework.informer import EventHandler, IndexFunc, Informer, index_by_owner_uid
+from framework.metrics import per_registry
 from framework.resources import GroupVersionKind
 from framework.status import StatusWriter
 from framework.workqueue import RateLimitingQueue, ShutDown
@@ -167,33 +167,28 @@ class _Metrics:
     failures: Counter
 
 
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
-
-
+@per_registry
 def _metrics_of(registry: CollectorRegistry) -> _Metrics:
-    metrics = _METRICS.get(registry)
-    if metrics is None:
-        metrics = _METRICS[registry] = _Metrics(
-            reconciles=Counter(
-                "kubeloop_simulator_reconciles",
-                "Simulator reconciles by actor and result (success, conflict, error).",
-                ["actor", "result"],
-                registry=registry,
-            ),
-            stages=Counter(
-                "kubeloop_simulator_stages",
-                "Simulated lifecycle stages reached, by actor, kind and stage.",
-                ["actor", "kind", "stage"],
-                registry=registry,
-            ),
-            failures=Counter(
-                "kubeloop_simulator_injected_failures",
-                "Stage failures injected by the simulator, by actor and stage.",
-                ["actor", "stage"],
-                registry=registry,
-            ),
-        )
-    return metrics
+    return _Metrics(
+        reconciles=Counter(
+            "kubeloop_simulator_reconciles",
+            "Simulator reconciles by actor and result (success, conflict, error).",
+            ["actor", "result"],
+            registry=registry,
+        ),
+        stages=Counter(
+            "kubeloop_simulator_stages",
+            "Simulated lifecycle stages reached, by actor, kind and stage.",
+            ["actor", "kind", "stage"],
+            registry=registry,
+        ),
+        failures=Counter(
+            "kubeloop_simulator_injected_failures",
+            "Stage failures injected by the simulator, by actor and stage.",
+            ["actor", "stage"],
+            registry=registry,
+        ),
+    )
 
 
 class World:
