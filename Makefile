@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "kubeloop needs Python >= 3.11")'
@@ -37,3 +37,34 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+
+# --- deployment (issue 9) ---------------------------------------------------------------------
+IMG ?= kubeloop:dev
+KIND_CLUSTER ?= kubeloop-e2e
+CONTAINER_TOOL ?= docker
+KUBECTL ?= $(BIN)/kubectl
+E2E_ARGS ?=
+
+.PHONY: manifests docker-build deploy undeploy e2e-kind
+
+## manifests: regenerate the CRDs (config/crd/bases, config/crd/external) and config/rbac/role.yaml
+manifests: $(STAMP)
+	$(BIN)/python hack/generate_manifests.py
+	$(BIN)/manager rbac --output config/rbac/role.yaml
+
+## docker-build: build the manager image $(IMG)
+docker-build:
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+## deploy: install CRDs, RBAC and the manager (image $(IMG)) into the cluster of the current kubeconfig
+deploy: $(STAMP)
+	$(KUBECTL) apply -k config/default
+	$(KUBECTL) -n kubeloop-system set image deployment/kubeloop-controller-manager manager=$(IMG)
+
+## undeploy: remove what deploy installed (the CRDs too, and with them every kubeloop object)
+undeploy: $(STAMP)
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+## e2e-kind: tests/e2e on a throwaway kind cluster (E2E_ARGS=--dry-run prints the commands, --keep keeps it)
+e2e-kind: $(STAMP)
+	KIND_CLUSTER=$(KIND_CLUSTER) IMG=$(IMG) CONTAINER_TOOL=$(CONTAINER_TOOL) hack/kind-e2e.sh $(E2E_ARGS)

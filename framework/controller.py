@@ -303,7 +303,7 @@ class Controller:
         families.names.add(name)
         self.kind = kind
         self._cache = cache
-        self._watches = tuple(watches)
+        self.watches = tuple(watches)
         self._clock = clock
         self._tracker = tracker
         self._metrics = _Metrics(name, families, self.options.max_concurrent_reconciles)
@@ -332,7 +332,7 @@ class Controller:
             raise RuntimeError(f"controller {self.name} was already started")
         self._started = True
         informers: dict[int, SourceInformer] = {}
-        for watch in self._watches:
+        for watch in self.watches:
             informer = self._cache.informer(watch.kind, watch.scope)
             informer.add_handler(event_handler(watch.mapper, self.queue, watch.predicates))
             informers[id(informer)] = informer
