@@ -1,0 +1,374 @@
+"""End-to-end benchmark: N Workspaces from create to Running on the local control plane.
+
+Three child processes: the embedded API server (`python -m framework.envtest` with the
+project's CRDs), the simulator (kubelet and Karpenter, every stage immediate) and a Manager
+running the Workspace controller; this process creates the Workspaces (16 in flight) and
+watches them. Measures:
+- throughput: N / (time from the first create to the last Running), and the p50/p99 latency
+  of each Workspace from its create request to the first watch event showing it Running;
+- the manager's RSS growth per Workspace (after all are Running, over its idle RSS) and its
+  API requests per Workspace (by method);
+- the ceiling: raw merge-PATCH/s on a Workspace's status (raw aiohttp, 8 in flight, same
+  server), divided by the writes per Workspace the whole system sent (manager, simulator and
+  the create); the ratio of the throughput to it (target >= 0.5).
+Prints the figures, then ONE JSON line with them all.
+
+    .venv/bin/python hack/bench/e2e.py [--n 1000] [--full (N=5000)] [--workers 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import gc
+import json
+import os
+import resource
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+from prometheus_client import CollectorRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from controllers.simulation.karpenter import KarpenterActor  # noqa: E402
+from controllers.workspace import setup as setup_workspace  # noqa: E402
+from framework.client import Client  # noqa: E402
+from framework.envtest.simulator import Kubelet, Simulator, StageTiming  # noqa: E402
+from framework.informer import EventHandler, Informer, InformerOptions  # noqa: E402
+from framework.logging import configure_logging  # noqa: E402
+from framework.manager import Manager, ManagerOptions  # noqa: E402
+from framework.resources import GroupVersionKind  # noqa: E402
+
+WORKSPACE = GroupVersionKind("workspace.kubeloop.dev", "v1alpha1", "Workspace")
+NAMESPACE = "default"
+CREATORS = 16
+PATCHERS = 8
+CEILING_SECONDS = 2.0
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CRDS = (ROOT / "config/crd/bases", ROOT / "config/crd/external")
+
+
+def workspace(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": WORKSPACE.api_version,
+        "kind": WORKSPACE.kind,
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "resource": {"instanceType": "standard_nc6"},
+            "inference": {"image": "ghcr.io/example/llm:1"},
+        },
+    }
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def counts(registry: CollectorRegistry, suffix: str, label: str) -> dict[str, int]:
+    """Sums of the counter samples named `*suffix`, by `label`."""
+    found: dict[str, int] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name.endswith(suffix):
+                key = sample.labels[label]
+                found[key] = found.get(key, 0) + int(sample.value)
+    return found
+
+
+# -- child processes -----------------------------------------------------------------------------
+
+
+async def child(role: str, kubeconfig: str, workers: int) -> None:
+    """Run the manager or the simulator; on each stdin line "report" print a JSON line with
+    RSS and API requests by method; stop at stdin EOF."""
+    configure_logging("json", "error", stream=sys.stderr)
+    registry = CollectorRegistry()
+    async with await Client.from_kubeconfig(kubeconfig, registry=registry) as client:
+        stop: Any
+        if role == "manager":
+            options = ManagerOptions(
+                metrics_address=None, health_address=None, max_concurrent_reconciles=workers
+            )
+            manager = Manager(client, options, registry=registry)
+            await manager.setup(setup_workspace)
+            task = asyncio.create_task(manager.run())
+            await manager.wait_started()
+            await asyncio.sleep(0.5)  # controllers start once their informers have synced
+
+            async def stop() -> None:
+                manager.stop()
+                await task
+        else:
+            simulator = Simulator(
+                client,
+                [Kubelet(), KarpenterActor()],
+                timing=StageTiming.zero(),
+                registry=registry,
+                workers=workers,
+            )
+            await simulator.start()
+            stop = simulator.stop
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        print("ready", flush=True)
+        while line := await reader.readline():
+            if line.strip() == b"report":
+                gc.collect()
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                report = {
+                    "rss": rss_bytes(),
+                    "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                    "requests": counts(registry, "rest_client_requests_total", "method"),
+                    "reconciles": counts(registry, "reconcile_total", "result")
+                    | counts(registry, "simulator_reconciles_total", "result"),
+                }
+                print(json.dumps(report), flush=True)
+        await stop()
+
+
+class Child:
+    """A child process speaking the "report" protocol."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, *args: str) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        if "ready" not in line:
+            raise RuntimeError(f"child {args} did not start: {line!r}")
+        return cls(process)
+
+    async def report(self) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(b"report\n")
+        await self.process.stdin.drain()
+        found: dict[str, Any] = json.loads(await self.process.stdout.readline())
+        return found
+
+    async def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def api_server() -> AsyncIterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        crd_args = [arg for path in CRDS for arg in ("--crd-dir", str(path))]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "framework.envtest",
+            "--kubeconfig-out",
+            str(kubeconfig),
+            *crd_args,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        try:
+            assert process.stdout is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            if "ready" not in line:
+                raise RuntimeError(f"API server did not start: {line!r}")
+            yield kubeconfig
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+# -- measurements --------------------------------------------------------------------------------
+
+
+async def ceiling_patch_rate(kubeconfig: Path) -> float:
+    """Raw merge-PATCH/s on one Workspace's status, PATCHERS in flight."""
+    config = yaml.safe_load(await asyncio.to_thread(kubeconfig.read_text))
+    cluster = config["clusters"][0]["cluster"]
+    token = config["users"][0]["user"]["token"]
+    context: ssl.SSLContext | None = None
+    if "certificate-authority-data" in cluster:
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        context = ssl.create_default_context(cadata=ca)
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"{cluster['server']}/apis/{WORKSPACE.group}/{WORKSPACE.version}/namespaces/{NAMESPACE}"
+    connector = aiohttp.TCPConnector(ssl=context if context is not None else False)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+        create = {**headers, "Content-Type": "application/json"}
+        body = orjson.dumps(workspace("ceiling"))
+        async with session.post(f"{base}/workspaces", data=body, headers=create) as response:
+            response.raise_for_status()
+        patch_headers = {**headers, "Content-Type": "application/merge-patch+json"}
+        url = f"{base}/workspaces/ceiling/status"
+        done = 0
+        deadline = time.perf_counter() + CEILING_SECONDS
+
+        async def patcher(index: int) -> None:
+            nonlocal done
+            seq = 0
+            while time.perf_counter() < deadline:
+                seq += 1
+                data = orjson.dumps({"status": {"message": f"{index}-{seq}"}})
+                async with session.patch(url, data=data, headers=patch_headers) as response:
+                    await response.read()
+                    response.raise_for_status()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(patcher(i) for i in range(PATCHERS)))
+        elapsed = time.perf_counter() - started
+        async with session.delete(f"{base}/workspaces/ceiling", headers=headers) as response:
+            await response.read()
+    return done / elapsed
+
+
+async def drive(kubeconfig: Path, n: int) -> tuple[float, list[float]]:
+    """Create N Workspaces; return (seconds from the first create to the last Running,
+    per-Workspace latencies)."""
+    async with await Client.from_kubeconfig(str(kubeconfig)) as client:
+        sent: dict[str, float] = {}
+        running: dict[str, float] = {}
+        all_running = asyncio.Event()
+
+        def seen(obj: dict[str, Any]) -> None:
+            name = obj["metadata"]["name"]
+            if (obj.get("status") or {}).get("phase") == "Running" and name not in running:
+                running[name] = time.perf_counter()
+                if len(running) == n:
+                    all_running.set()
+
+        informer = Informer(client, WORKSPACE, InformerOptions(namespace=NAMESPACE))
+        informer.add_handler(
+            EventHandler(
+                on_add=lambda obj, _initial: seen(obj), on_update=lambda _o, new: seen(new)
+            )
+        )
+        informer.start()
+        await informer.wait_until_ready()
+        names = [f"ws-{index:05d}" for index in range(n)]
+        queue = iter(names)
+        started = time.perf_counter()
+
+        async def creator() -> None:
+            for name in queue:
+                sent[name] = time.perf_counter()
+                await client.create(workspace(name))
+
+        await asyncio.gather(*(creator() for _ in range(CREATORS)))
+        await asyncio.wait_for(all_running.wait(), timeout=max(120.0, n * 0.2))
+        await informer.stop()
+        elapsed = max(running.values()) - started
+        return elapsed, [running[name] - sent[name] for name in names]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run(n: int, workers: int) -> dict[str, Any]:
+    async with api_server() as kubeconfig:
+        patch_rate = await ceiling_patch_rate(kubeconfig)
+        common = ("--kubeconfig", str(kubeconfig), "--workers", str(workers))
+        simulator = await Child.start(__file__, "--role", "simulator", *common)
+        manager = await Child.start(__file__, "--role", "manager", *common)
+        try:
+            idle = await manager.report()
+            elapsed, latencies = await drive(kubeconfig, n)
+            busy = await manager.report()
+            simulated = await simulator.report()
+        finally:
+            await manager.stop()
+            await simulator.stop()
+    manager_requests = busy["requests"]
+    writes = sum(
+        report["requests"].get(method, 0)
+        for report in (busy, simulated)
+        for method in WRITE_METHODS
+    )
+    writes_per_object = (writes + n) / n  # + the create of each Workspace
+    throughput = n / elapsed
+    ceiling = patch_rate / writes_per_object
+    return {
+        "workspaces": n,
+        "workers": workers,
+        "seconds": round(elapsed, 3),
+        "objects_per_second": round(throughput, 2),
+        "latency_p50_s": round(statistics.median(latencies), 4),
+        "latency_p99_s": round(percentile(latencies, 0.99), 4),
+        "manager_rss_idle_bytes": idle["rss"],
+        "manager_rss_per_object_bytes": round((busy["rss"] - idle["rss"]) / n),
+        "manager_requests_per_object": round(sum(manager_requests.values()) / n, 2),
+        "manager_requests_by_method": manager_requests,
+        "manager_reconciles_by_result": busy["reconciles"],
+        "manager_cpu_seconds": round(busy["cpu_seconds"] - idle["cpu_seconds"], 2),
+        "simulator_cpu_seconds": simulated["cpu_seconds"],
+        "simulator_reconciles_by_result": simulated["reconciles"],
+        "writes_per_object": round(writes_per_object, 2),
+        "raw_patch_per_second": round(patch_rate, 1),
+        "ceiling_objects_per_second": round(ceiling, 2),
+        "ratio_to_ceiling": round(throughput / ceiling, 3),
+        "target_ratio": 0.5,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="Workspaces (default 1000)")
+    parser.add_argument("--full", action="store_true", help="5,000 Workspaces")
+    parser.add_argument("--workers", type=int, default=16, help="reconcile workers per side")
+    parser.add_argument("--role", choices=("manager", "simulator"), help=argparse.SUPPRESS)
+    parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    gc.set_threshold(100_000, 50, 1000)
+    if args.role:
+        asyncio.run(child(args.role, args.kubeconfig, args.workers))
+        return
+    configure_logging("json", "error", stream=sys.stderr)
+    n = 5000 if args.full else args.n
+    r = asyncio.run(run(n, args.workers))
+    print(f"workspaces               {r['workspaces']} (workers {r['workers']}, zero delays)")
+    print(f"create -> Running        {r['objects_per_second']:.1f} objects/s ({r['seconds']} s)")
+    print(f"latency p50 / p99        {r['latency_p50_s']:.3f} s / {r['latency_p99_s']:.3f} s")
+    print(f"manager RSS per object   {r['manager_rss_per_object_bytes']} bytes")
+    print(f"manager API req/object   {r['manager_requests_per_object']}")
+    print(f"writes per object        {r['writes_per_object']} (manager + simulator + create)")
+    print(f"raw merge-PATCH/s        {r['raw_patch_per_second']:.0f}")
+    print(f"ceiling                  {r['ceiling_objects_per_second']:.1f} objects/s")
+    print(f"ratio to ceiling         {r['ratio_to_ceiling']:.2f} (target >= 0.5)")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
