@@ -386,21 +386,23 @@ def _load_module_setup(spec: str) -> Setup:
 
 
 def load_setups(modules: Sequence[str] = (), names: Sequence[str] = ()) -> dict[str, Setup]:
-    """Setup functions by name: every entry point of `kubeloop.controllers` (only those in
-    `names`, when given), then each of `modules` ("pkg.module" for its `setup`, or
-    "pkg.module:function"), named by the module spec. SetupError when one cannot be loaded or
-    a name in `names` is not registered."""
+    """Setup functions by name: every entry point of `kubeloop.controllers`, then each of
+    `modules` ("pkg.module" for its `setup`, or "pkg.module:function"), named by the module
+    spec; only those named in `names`, when given. SetupError when one cannot be loaded or a
+    name in `names` is neither registered nor given as a module."""
+    wanted = set(names)
     setups: dict[str, Setup] = {}
     for point in entry_points(group=CONTROLLERS_GROUP):
-        if names and point.name not in names:
+        if wanted and point.name not in wanted:
             continue
         try:
             setups[point.name] = point.load()
         except Exception as error:
             raise SetupError(f"entry point {point.name} = {point.value}: {error}") from error
-    unknown = sorted(set(names) - set(setups))
+    for spec in modules:
+        if not wanted or spec in wanted:
+            setups[spec] = _load_module_setup(spec)
+    unknown = sorted(wanted - set(setups))
     if unknown:
         raise SetupError(f"no controller registered as {', '.join(unknown)}")
-    for spec in modules:
-        setups[spec] = _load_module_setup(spec)
     return setups

@@ -108,7 +108,14 @@ async def manager_run(
 async def test_manager_run_finds_the_controller_by_module(
     kubeloop_server: LocalServer, kubeloop_client: Client, kubeloop_namespace: str
 ) -> None:
-    async with manager_run(kubeloop_server, [PROJECT], "--module", "echo_controller"):
+    async with manager_run(
+        kubeloop_server,
+        [PROJECT],
+        "--module",
+        "echo_controller",
+        "--controllers",
+        "echo_controller",
+    ):
         await kubeloop_client.create(echo("by-module", kubeloop_namespace))
         await wait_for_phase(
             kubeloop_client, ECHO, "by-module", "Running", namespace=kubeloop_namespace
