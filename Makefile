@@ -16,12 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: venv, install, then the local control plane (controllers join it as their issues land)
+## run: venv, install, then a local control plane with the simulator, every registered controller and config/samples (Ctrl-C stops)
 run: $(STAMP)
-	@echo "kubeloop: starting the embedded local API server (no controllers are wired in yet)."
-	@echo "kubeloop: kubeconfig at .kubeloop/kubeconfig; try: .venv/bin/kubectl --kubeconfig .kubeloop/kubeconfig api-resources"
-	@mkdir -p .kubeloop
-	$(BIN)/python -m framework.envtest --kubeconfig-out .kubeloop/kubeconfig
+	$(BIN)/manager local --apply-samples --log-level $${KUBELOOP_LOG_LEVEL:-warning}
 
 ## test: venv, install, lint, type-check, then the whole suite
 test: lint $(STAMP)

@@ -1,26 +1,49 @@
 """The `manager` command.
 
-    manager run    [settings]                  run the registered controllers against a cluster
-    manager local  [settings] [--crd-dir DIR]  ... against a local control plane of their own
-    manager crds   [--output DIR] [--api NAME] CRDs of the registered API types
-    manager rbac   [--output FILE]             the ClusterRole the registered controllers need
+    manager run      [settings]                 run the registered controllers against a cluster
+    manager local    [settings] [local flags]   ... against a local control plane of their own
+    manager simulate [--kubeconfig PATH] [--actors A,B] [--no-kubelet]
+                                                the cluster simulator against a cluster
+    manager crds     [--output DIR] [--api NAME] CRDs of the registered API types
+    manager rbac     [--output FILE]            the ClusterRole the registered controllers need
 
 Settings are flags or `KUBELOOP_*` environment variables (`framework.settings`). Controllers
 come from the entry-point group `kubeloop.controllers` and `--module` (see `framework.manager`
 for the setup contract); API types from `kubeloop.apis` (each entry point a callable returning
 a list of model classes); simulator actors from `kubeloop.simulators`.
 
-`manager local` starts `framework.envtest.Environment` on loopback, installs the CRDs of every
-`--crd-dir` (default: config/crd/bases and config/crd/external, those present), writes its
-kubeconfig to `.kubeloop/kubeconfig` (or `--kubeconfig-out`), starts the cluster simulator
-(unless `--no-simulator`), binds the manager's servers to 127.0.0.1 when no host is given,
-applies the manifests of `--samples-dir` with `--apply-samples`, and prints three lines:
-`kubeconfig: PATH`, `kubectl: ...` (a command to look at the objects) and `status API: URL`
-(`manager run` prints `manager running: <controllers>` and the status API line).
+`manager local` starts `framework.envtest.Environment` on loopback (state in SQLite under
+`--data-dir` when given), installs the CRDs of every `--crd-dir` (default: config/crd/bases and
+config/crd/external, those present), writes its kubeconfig to `.kubeloop/kubeconfig` (or
+`--kubeconfig-out`), starts the cluster simulator with the framework kubelet and every
+registered actor (unless `--no-simulator`; `--stage-scale` scales its stage delays), binds the
+manager's servers to 127.0.0.1 when no host is given and prints `kubeconfig: PATH`,
+`kubectl: ...` (a command to look at the objects) and `status API: URL`. With
+`--apply-samples` it then creates the manifests of `--samples-dir`, prints `watch: ...` (a
+kubectl command following them) and, whenever their phases change, a table of kind, name
+and phase.
+
+`--exit-after-settled` (implies `--apply-samples`) waits, at most `--settle-timeout` seconds,
+until every sample has settled: it is in the phase its `kubeloop.dev/expected-phase`
+annotation names or, without one, in a success phase (Running, Succeeded, Ready, or Cluster
+API's Provisioned); a sample in a terminal phase (Succeeded, Failed) that is not its own
+stops the wait early. It then stops, prints the final table under `final phases:`, and checks
+every request the controllers made (the local API server's audit of the manager client's
+user agent) against the rules of `--rbac-role` files (default config/rbac/role.yaml, plus
+config/rbac/leader_election_role.yaml with leader election). Exit 0 when all settled and
+every request is allowed, else 1 naming the samples and the requests.
+
+`manager simulate` runs the simulator's actors (`--actors`: entry-point names, default all)
+and, unless `--no-kubelet`, the framework kubelet against the cluster of the kubeconfig
+(`--kubeconfig`, `KUBELOOP_KUBECONFIG`, else the default), printing `simulator running: ...`.
+
+Clients identify themselves by user agent: `kubeloop-manager/<version>` (the controllers),
+`kubeloop-simulator/<version>` and `kubeloop-cli/<version>` (sample apply and phase reads).
 
 The first SIGINT or SIGTERM shuts down gracefully; a second one cancels at once. Exit codes:
-0 after a clean shutdown, 1 when starting fails, leadership is lost or a second signal forced
-the exit, 2 for invalid settings or arguments; the reason is printed as one line on stderr.
+0 after a clean shutdown, 1 when starting fails, leadership is lost, a check fails or a second
+signal forced the exit, 2 for invalid settings or arguments; the reason is printed as one line
+on stderr. `--namespace` is refused (exit 2): the manager's cache watches all namespaces.
 """
 
 from __future__ import annotations
@@ -29,11 +52,13 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
-from importlib.metadata import entry_points
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
+from functools import partial
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from kubernetes_asyncio.client import Configuration
@@ -41,7 +66,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from framework.client import Client
 from framework.crdgen import crd_to_yaml, generate_crds, write_crds
-from framework.errors import AlreadyExists
+from framework.errors import AlreadyExists, ApiError, NotFound
 from framework.leaderelection import LeaderElectionLost
 from framework.logging import configure_logging
 from framework.manager import Manager, ManagerOptions, SetupError, load_setups
@@ -56,21 +81,53 @@ from framework.rbac import (
 from framework.resources import GroupVersionKind
 from framework.settings import BindAddress, ManagerSettings, SettingsError
 
-__all__ = ["APIS_GROUP", "StopWhen", "load_api_kinds", "main", "permissions_of"]
+if TYPE_CHECKING:
+    from framework.envtest import Environment
+    from framework.envtest.simulator import Actor
+
+__all__ = [
+    "APIS_GROUP",
+    "CheckFailed",
+    "Sample",
+    "load_api_kinds",
+    "main",
+    "permissions_of",
+    "user_agent",
+]
 
 APIS_GROUP = "kubeloop.apis"
 DEFAULT_CRD_DIRS = ("config/crd/bases", "config/crd/external")
 DEFAULT_KUBECONFIG_OUT = ".kubeloop/kubeconfig"
 DEFAULT_SAMPLES_DIR = "config/samples"
+DEFAULT_ROLE = "config/rbac/role.yaml"
+LEADER_ELECTION_ROLE = "config/rbac/leader_election_role.yaml"
 ROLE_NAME = "manager-role"
 LOOPBACK = "127.0.0.1"
-
-StopWhen = Callable[[Manager], Awaitable[None]]
-"""A condition after which `manager local` stops by itself (the `--exit-after-settled` hook)."""
+EXPECTED_PHASE_ANNOTATION = "kubeloop.dev/expected-phase"
+SUCCESS_PHASES = frozenset({"Running", "Succeeded", "Ready", "Provisioned"})
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+PHASE_POLL_INTERVAL = 1.0
 
 
 class UsageError(ValueError):
     """Arguments that cannot work together (exit code 2)."""
+
+
+class CheckFailed(RuntimeError):
+    """`--exit-after-settled` found samples that did not settle or requests the role does not
+    allow (exit code 1)."""
+
+
+def user_agent(component: str) -> str:
+    """The user agent of a kubeloop client: "kubeloop-<component>/<package version>"."""
+    try:
+        release = version("kubeloop")
+    except PackageNotFoundError:
+        release = "dev"
+    return f"kubeloop-{component}/{release}"
+
+
+MANAGER_AGENT = user_agent("manager")
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -104,6 +161,19 @@ def permissions_of(manager: Manager) -> list[Permission]:
                 raise SetupError(f"controller {controller.name}: unknown kind {controller.kind}")
             permissions += framework_permissions(info)
     return permissions
+
+
+def simulator_actors(names: Sequence[str] = (), *, kubelet: bool = True) -> list[Actor]:
+    """The framework kubelet (unless not `kubelet`) and one actor from each factory of the
+    `kubeloop.simulators` entry points named in `names` (default: all), in name order."""
+    from framework.envtest.simulator import ENTRY_POINT_GROUP, Kubelet
+
+    points = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+    unknown = sorted(set(names) - set(points))
+    if unknown:
+        raise UsageError(f"no simulator actor registered as {', '.join(unknown)}")
+    actors: list[Actor] = [Kubelet()] if kubelet else []
+    return actors + [points[name].load()() for name in sorted(names or points)]
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -141,12 +211,9 @@ async def _new_manager(
     return manager
 
 
-async def _serve(
-    manager: Manager,
-    announce: Callable[[], Awaitable[None]],
-    stop_when: StopWhen | None = None,
-) -> None:
-    """Run `manager` until a signal (or `stop_when`), calling `announce` once it started."""
+@contextmanager
+def _on_signals(first: Callable[[], None]) -> Iterator[None]:
+    """Call `first` on the first SIGINT or SIGTERM; cancel the current task on the second."""
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     signals = 0
@@ -155,45 +222,62 @@ async def _serve(
         nonlocal signals
         signals += 1
         if signals == 1:
-            manager.stop()
+            first()
         elif current is not None:
             current.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    helpers: list[asyncio.Task[None]] = []
     try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(
+    manager: Manager,
+    announce: Callable[[], Awaitable[None]],
+    companion: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> None:
+    """Run `manager` until a signal, calling `announce` once it started. `companion` runs
+    after `announce`; when it returns the manager stops, and its exception is raised once the
+    manager has stopped."""
+    helper: asyncio.Task[None] | None = None
+    with _on_signals(manager.stop):
         running = await manager.start()
         try:
             await announce()
-            if stop_when is not None:
-                helpers.append(asyncio.create_task(_stop_after(manager, stop_when)))
+            if companion is not None:
+                helper = asyncio.create_task(companion())
+                helper.add_done_callback(lambda _: manager.stop())
             await running
         except BaseException:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             raise
-    finally:
-        for helper in helpers:
-            helper.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        finally:
+            if helper is not None and not helper.done():
+                helper.cancel()
+                await asyncio.gather(helper, return_exceptions=True)
+    if helper is not None and not helper.cancelled():
+        helper.result()
 
 
-async def _stop_after(manager: Manager, stop_when: StopWhen) -> None:
-    await stop_when(manager)
-    manager.stop()
-
-
-async def _client(settings: ManagerSettings, registry: CollectorRegistry) -> Client:
+async def _client(
+    settings: ManagerSettings, component: str, registry: CollectorRegistry | None = None
+) -> Client:
+    options: dict[str, Any] = {"user_agent": user_agent(component)}
+    if registry is not None:
+        options["registry"] = registry
     if settings.kubeconfig is not None:
-        return await Client.from_kubeconfig(settings.kubeconfig, registry=registry)
-    return await Client.from_default(registry=registry)
+        return await Client.from_kubeconfig(settings.kubeconfig, **options)
+    return await Client.from_default(**options)
 
 
 async def _run(args: argparse.Namespace, settings: ManagerSettings) -> None:
     registry = _registry()
-    async with await _client(settings, registry) as client:
+    async with await _client(settings, "manager", registry) as client:
         manager = await _new_manager(client, settings, registry, loopback=False)
 
         async def announce() -> None:
@@ -201,6 +285,31 @@ async def _run(args: argparse.Namespace, settings: ManagerSettings) -> None:
             _print_status_url(manager)
 
         await _serve(manager, announce)
+
+
+# --- samples --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One applied sample object and the phase its annotation `kubeloop.dev/expected-phase`
+    names (None: any success phase)."""
+
+    gvk: GroupVersionKind
+    name: str
+    namespace: str | None
+    expected: str | None
+
+    def settled(self, phase: str | None) -> bool:
+        return phase == self.expected if self.expected else phase in SUCCESS_PHASES
+
+    def final(self, phase: str | None) -> bool:
+        """Settled, or in a terminal phase it can no longer leave."""
+        return self.settled(phase) or phase in TERMINAL_PHASES
+
+    def __str__(self) -> str:
+        name = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.gvk.kind} {name}"
 
 
 def _read_manifests(directory: Path) -> list[dict[str, Any]]:
@@ -214,9 +323,11 @@ def _read_manifests(directory: Path) -> list[dict[str, Any]]:
     ]
 
 
-async def _apply_manifests(client: Client, directory: Path) -> int:
+async def _apply_manifests(client: Client, directory: Path) -> tuple[list[Sample], int]:
     """Create every object in the YAML files of `directory` (namespaced objects without a
-    namespace go to "default"); returns how many were created (existing ones are kept)."""
+    namespace go to "default"); returns them and how many were created (existing ones are
+    kept)."""
+    samples: list[Sample] = []
     created = 0
     for doc in _read_manifests(directory):
         gvk = GroupVersionKind.from_api_version(doc["apiVersion"], doc["kind"])
@@ -224,20 +335,104 @@ async def _apply_manifests(client: Client, directory: Path) -> int:
         metadata = doc.setdefault("metadata", {})
         if info.namespaced:
             metadata.setdefault("namespace", "default")
+        expected = (metadata.get("annotations") or {}).get(EXPECTED_PHASE_ANNOTATION)
+        samples.append(Sample(gvk, metadata["name"], metadata.get("namespace"), expected))
         try:
             await client.create(doc)
         except AlreadyExists:
             continue
         created += 1
-    return created
+    return samples, created
 
 
-async def _start_simulator(stack: AsyncExitStack, client: Client) -> None:
-    from framework.envtest.simulator import Kubelet, Simulator, actors_from_entry_points
+class _Phases:
+    """Follows the phases of the applied samples, printing a table whenever one changes."""
 
-    actors: list[Any] = [Kubelet(), *actors_from_entry_points()]
-    # The simulator plays the cluster, not the manager: its metrics stay off the manager's.
-    await stack.enter_async_context(Simulator(client, actors))
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.samples: list[Sample] = []
+        self.phases: dict[Sample, str | None] = {}
+
+    async def _phase(self, sample: Sample) -> str | None:
+        try:
+            obj = await self.client.get(sample.gvk, sample.name, namespace=sample.namespace)
+        except NotFound:
+            return "(deleted)"
+        except ApiError:
+            return self.phases.get(sample)
+        phase = (obj.get("status") or {}).get("phase")
+        return str(phase) if phase else None
+
+    async def _poll(self) -> None:
+        phases = {sample: await self._phase(sample) for sample in self.samples}
+        if phases != self.phases:
+            self.phases = phases
+            _print(self.table("phases:"))
+
+    async def follow(self) -> None:
+        """Poll forever."""
+        while True:
+            await self._poll()
+            await asyncio.sleep(PHASE_POLL_INTERVAL)
+
+    async def settle(self, seconds: float) -> None:
+        """Poll until every sample is final (see `Sample.final`), at most `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    await self._poll()
+                    if all(s.final(self.phases.get(s)) for s in self.samples):
+                        return
+                    await asyncio.sleep(PHASE_POLL_INTERVAL)
+        except TimeoutError:
+            return
+
+    def unsettled(self) -> list[str]:
+        """One line for each sample not (yet) in its settled phase."""
+        return [
+            f"{sample} is in phase "
+            f"{self.phases.get(sample) or '(none)'}, expected "
+            f"{sample.expected or '/'.join(sorted(SUCCESS_PHASES))}"
+            for sample in self.samples
+            if not sample.settled(self.phases.get(sample))
+        ]
+
+    def table(self, title: str) -> str:
+        rows = [("KIND", "NAME", "PHASE")]
+        rows += [(s.gvk.kind, s.name, self.phases.get(s) or "-") for s in self.samples]
+        widths = [max(len(row[column]) for row in rows) for column in range(2)]
+        lines = [
+            f"  {kind:<{widths[0]}}  {name:<{widths[1]}}  {phase}" for kind, name, phase in rows
+        ]
+        return "\n".join([title, *lines])
+
+
+def _role_rules(paths: Sequence[str]) -> dict[str, Any]:
+    """A role holding the rules of every Role or ClusterRole in the YAML files `paths`."""
+    rules: list[Any] = []
+    for path in paths:
+        for doc in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and doc.get("kind") in ("Role", "ClusterRole"):
+                rules += doc.get("rules") or []
+    return {"rules": rules}
+
+
+def _denied_requests(env: Environment, role_files: Sequence[str]) -> list[str]:
+    """One line for each kind of request of the manager's client the roles do not allow."""
+    denied = env.audit.of_user_agent(MANAGER_AGENT).allowed_by(_role_rules(role_files))
+    return [
+        f"the role does not allow {r.verb} {r.group or 'core'}/{r.combined_resource}"
+        + (f" in namespace {r.namespace}" if r.namespace else "")
+        for r in denied
+    ]
+
+
+def _kubectl() -> str:
+    beside = Path(sys.executable).parent / "kubectl"
+    return str(beside) if beside.exists() else "kubectl"
+
+
+# --- local, simulate ------------------------------------------------------------------------
 
 
 def _local_paths(args: argparse.Namespace) -> tuple[list[str], Path]:
@@ -246,31 +441,83 @@ def _local_paths(args: argparse.Namespace) -> tuple[list[str], Path]:
     return crd_dirs, Path(args.kubeconfig_out or DEFAULT_KUBECONFIG_OUT).absolute()
 
 
-async def _local(
-    args: argparse.Namespace, settings: ManagerSettings, stop_when: StopWhen | None = None
-) -> None:
+def _role_files(args: argparse.Namespace, settings: ManagerSettings) -> list[str]:
+    if args.rbac_role:
+        return list(args.rbac_role)
+    return [DEFAULT_ROLE, *([LEADER_ELECTION_ROLE] if settings.leader_elect else [])]
+
+
+async def _local(args: argparse.Namespace, settings: ManagerSettings) -> None:
     from framework.envtest import Environment
+    from framework.envtest.simulator import Simulator, StageTiming
 
     crd_dirs, kubeconfig = _local_paths(args)
+    settle = args.exit_after_settled
+    apply = args.apply_samples or settle
     registry = _registry()
     async with AsyncExitStack() as stack:
-        env = await stack.enter_async_context(Environment(crd_dirs, kubeconfig_path=kubeconfig))
-        client = await stack.enter_async_context(
-            await Client.for_environment(env, registry=registry)
+        env = await stack.enter_async_context(
+            Environment(crd_dirs, kubeconfig_path=kubeconfig, data_dir=args.data_dir)
         )
-        manager = await _new_manager(client, settings, registry, loopback=True)
+
+        async def client(component: str, **options: Any) -> Client:
+            new = await Client.for_environment(env, user_agent=user_agent(component), **options)
+            return await stack.enter_async_context(new)
+
+        manager = await _new_manager(
+            await client("manager", registry=registry), settings, registry, loopback=True
+        )
         if not args.no_simulator:
-            await _start_simulator(stack, client)
+            # The simulator plays the cluster, not the manager: its metrics stay off the manager's.
+            timing = StageTiming(scale=args.stage_scale)
+            simulator = Simulator(await client("simulator"), simulator_actors(), timing=timing)
+            await stack.enter_async_context(simulator)
+        phases = _Phases(await client("cli"))
+        kubectl = f"{_kubectl()} --kubeconfig {kubeconfig}"
 
         async def announce() -> None:
             _print(f"kubeconfig: {kubeconfig}")
-            _print(f"kubectl: kubectl --kubeconfig {kubeconfig} get kubeloop -A")
+            _print(f"kubectl: {kubectl} get kubeloop -A")
             _print_status_url(manager)
-            if args.apply_samples:
-                created = await _apply_manifests(client, Path(args.samples_dir))
+            if apply:
+                phases.samples, created = await _apply_manifests(
+                    phases.client, Path(args.samples_dir)
+                )
                 _print(f"samples: created {created} objects from {args.samples_dir}")
+                _print(f"watch: {kubectl} get kubeloop -A -w")
 
-        await _serve(manager, announce, stop_when)
+        companion: Callable[[], Coroutine[Any, Any, None]] | None = None
+        if settle:
+            companion = partial(phases.settle, args.settle_timeout)
+        elif apply:
+            companion = phases.follow
+        await _serve(manager, announce, companion)
+        if settle:
+            _check_settled(phases, _denied_requests(env, _role_files(args, settings)))
+
+
+def _check_settled(phases: _Phases, denied: list[str]) -> None:
+    """Print the final table; raise CheckFailed naming the unsettled samples and `denied`."""
+    _print(phases.table("final phases:"))
+    problems = phases.unsettled() + denied
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    _print(f"settled: {len(phases.samples)} samples; every request the role allows")
+
+
+async def _simulate(args: argparse.Namespace, settings: ManagerSettings) -> None:
+    from framework.envtest.simulator import Simulator, StageTiming
+
+    actors = simulator_actors(args.actors, kubelet=not args.no_kubelet)
+    timing = StageTiming(scale=args.stage_scale)
+    stop = asyncio.Event()
+    with _on_signals(stop.set):
+        async with (
+            await _client(settings, "simulator") as client,
+            Simulator(client, actors, timing=timing),
+        ):
+            _print(f"simulator running: {', '.join(actor.name for actor in actors)}")
+            await stop.wait()
 
 
 async def _offline_manager(settings: ManagerSettings) -> Manager:
@@ -326,6 +573,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _add_stage_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage-scale", type=_seconds, default=1.0, help="scale the simulated stage delays"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="manager", description="The kubeloop controller manager.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -339,7 +603,24 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--apply-samples", action="store_true", help="create the sample objects")
     local.add_argument("--samples-dir", default=DEFAULT_SAMPLES_DIR)
     local.add_argument("--no-simulator", action="store_true", help="do not simulate a cluster")
+    local.add_argument("--data-dir", help="keep the API server's state in SQLite there")
+    local.add_argument(
+        "--exit-after-settled", action="store_true", help="apply the samples, wait, check, exit"
+    )
+    local.add_argument("--settle-timeout", type=_seconds, default=300.0, metavar="SECONDS")
+    local.add_argument(
+        "--rbac-role", action="append", default=[], metavar="FILE", help="role to check"
+    )
+    _add_stage_scale(local)
     local.set_defaults(handler=_local)
+    simulate = commands.add_parser("simulate", help="run the cluster simulator against a cluster")
+    simulate.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="as for run")
+    simulate.add_argument(
+        "--actors", type=_names, default=[], help="comma-separated actors (default: all)"
+    )
+    simulate.add_argument("--no-kubelet", action="store_true", help="leave the kubelet out")
+    _add_stage_scale(simulate)
+    simulate.set_defaults(handler=_simulate)
     crds = commands.add_parser("crds", help="write the CRDs of the registered API types")
     crds.add_argument("--output", help="directory for one YAML per CRD (default: stdout)")
     crds.add_argument("--api", action="append", default=[], help="only this entry point")
@@ -369,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(args.handler(args, settings))
     except (SettingsError, UsageError) as error:
         return _fail(2, error)
+    except CheckFailed as error:
+        return _fail(1, error)
     except LeaderElectionLost as error:
         return _fail(1, f"leader election lost: {error}")
     except asyncio.CancelledError:
