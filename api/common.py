@@ -18,7 +18,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Final
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 
 from framework.conditions import READY, RECONCILING, STALLED, Condition
@@ -33,6 +33,7 @@ __all__ = [
     "Duration",
     "KubeloopStatus",
     "WorkspaceTemplateReference",
+    "exactly_one_of",
     "parse_duration",
 ]
 
@@ -59,6 +60,21 @@ _UNIT_SECONDS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 """A Go duration string ("15m", "1h30m", "90s", "1.5s"); see `parse_duration`."""
+
+
+def exactly_one_of(first: str, second: str) -> ConfigDict:
+    """A model config whose CRD schema requires exactly one of the fields `first` and
+    `second` (wire names), as a CEL rule."""
+    return ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"has(self.{first}) != has(self.{second})",
+                    "message": f"exactly one of {first} or {second} is required",
+                }
+            ]
+        }
+    )
 
 
 def parse_duration(text: str) -> timedelta:

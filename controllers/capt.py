@@ -23,17 +23,19 @@ still in progress, transient errors included.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Final, Protocol, TypeVar, cast
 
+from api.common import parse_duration
 from api.external.clusterapi import CLUSTER_NAME_LABEL
 from api.external.clusterapi import GROUP as CLUSTER_API_GROUP
 from api.external.crossplane import GROUP, SYNCED, VERSION
 from framework.conditions import STALLED, Condition, is_valid_reason
-from framework.controller import Result, TerminalError
+from framework.controller import ControllerBuilder, ControllerOptions, Result, TerminalError
 from framework.errors import NotFound
 from framework.handlers import MapFunc, Request, requests_for_annotated_owner
+from framework.manager import Manager
 from framework.models import KubeObject
 from framework.ownership import OWNER_UID_LABEL, owner_annotations, owner_labels
 from framework.reconciler import PhaseReconciler, ReconcilerContext
@@ -53,6 +55,9 @@ __all__ = [
     "ensure_workspace",
     "observe",
     "owning_cluster",
+    "provider_builder",
+    "provider_setup",
+    "spec_timeout",
     "workspace_name",
     "workspace_requests",
 ]
@@ -98,8 +103,37 @@ def _set_failure(obj: KubeObject, reason: str, message: str) -> None:
     status.failure_message = message
 
 
+def spec_timeout(field: str, default: str) -> Callable[[Mapping[str, Any]], float]:
+    """A `PhaseTimeout`'s seconds: the object's `spec.timeouts.<field>` duration (`default`
+    when unset)."""
+
+    def seconds(obj: Mapping[str, Any]) -> float:
+        timeouts = (obj.get("spec") or {}).get("timeouts") or {}
+        return parse_duration(str(timeouts.get(field) or default)).total_seconds()
+
+    return seconds
+
+
 class ProviderReconciler(PhaseReconciler[P]):
-    """A PhaseReconciler of a Cluster API provider kind (see the module docstring)."""
+    """A PhaseReconciler of a Cluster API provider kind (see the module docstring) whose
+    workspaces carry the role `role`. Its finalizer deletes them, then the Secret
+    `published_secret` names (in the object's namespace), if any."""
+
+    role: ClassVar[str]
+
+    def published_secret(self, obj: P) -> str | None:
+        """The Secret the provider published for `obj` (None: none to delete)."""
+        return None
+
+    async def finalize(self, obj: P) -> bool | Result:
+        """Delete the workspaces, then the published Secret; done once the workspaces are
+        gone."""
+        if await delete_workspaces(self.context, obj, self.role):
+            return Result(requeue_after=1.0)
+        secret = self.published_secret(obj)
+        if secret is not None:
+            await delete_secret(self.context, secret, obj.metadata.namespace)
+        return True
 
     async def fail(self, obj: P, reason: str, message: str) -> Result:
         """A terminal error: the contract's failure fields, then the move to Failed."""
@@ -242,3 +276,21 @@ def workspace_requests(role: str) -> MapFunc:
         return requests_for_annotated_owner(ws) if labels.get(ROLE_LABEL) == role else []
 
     return requests
+
+
+def provider_builder(kind: type[KubeObject], role: str) -> ControllerBuilder:
+    """A controller of the provider `kind` and its workspaces of `role`."""
+    return ControllerBuilder().for_kind(kind).watches(WORKSPACE, workspace_requests(role))
+
+
+def provider_setup(
+    manager: Manager,
+    reconciler_class: type[ProviderReconciler[Any]],
+    builder: ControllerBuilder,
+    **options: Any,
+) -> None:
+    """Register `builder`'s controller running `reconciler_class(**options)` with `manager`,
+    with the manager's reconcile concurrency."""
+    reconciler = reconciler_class(manager.context(reconciler_class.controller_name), **options)
+    workers = ControllerOptions(max_concurrent_reconciles=manager.options.max_concurrent_reconciles)
+    manager.build(builder.with_options(workers), reconciler)

@@ -29,7 +29,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from api.common import parse_duration
 from api.external.clusterapi import FailureDomainSpec
 from api.infrastructure.v1beta1 import (
     CONNECTION_SECRET_READY,
@@ -40,18 +39,17 @@ from api.infrastructure.v1beta1 import (
 from controllers.capt import (
     SECRET,
     WAITING_FOR_CLUSTER,
-    WORKSPACE,
     ProviderReconciler,
-    delete_secret,
-    delete_workspaces,
     ensure_workspace,
     observe,
     owning_cluster,
+    provider_builder,
+    provider_setup,
+    spec_timeout,
     workspace_name,
-    workspace_requests,
 )
 from framework.conditions import Condition
-from framework.controller import ControllerBuilder, ControllerOptions, Result
+from framework.controller import ControllerBuilder, Result
 from framework.errors import NotFound
 from framework.manager import Manager
 from framework.phase import PhaseMachine, PhaseTimeout
@@ -93,14 +91,6 @@ output "availability_zones" { value = var.availability_zones }
 """
 
 
-def _timeout(field: str, default: str) -> Any:
-    def seconds(obj: Mapping[str, Any]) -> float:
-        timeouts = (obj.get("spec") or {}).get("timeouts") or {}
-        return parse_duration(str(timeouts.get(field) or default)).total_seconds()
-
-    return seconds
-
-
 MACHINE: Final = PhaseMachine(
     phases=("Pending", "ProvisioningVPC", "WaitingForSecret", "Ready", "Failed"),
     initial="Pending",
@@ -110,8 +100,8 @@ MACHINE: Final = PhaseMachine(
         "WaitingForSecret": {"Ready", "Failed"},
     },
     timeouts=[
-        PhaseTimeout("ProvisioningVPC", _timeout("vpcProvisioning", "15m"), "VPCReadyTimeout"),
-        PhaseTimeout("WaitingForSecret", _timeout("secretWait", "5m"), "SecretTimeout"),
+        PhaseTimeout("ProvisioningVPC", spec_timeout("vpcProvisioning", "15m"), "VPCReadyTimeout"),
+        PhaseTimeout("WaitingForSecret", spec_timeout("secretWait", "5m"), "SecretTimeout"),
     ],
 )
 
@@ -174,10 +164,14 @@ class CAPTClusterReconciler(ProviderReconciler[CAPTCluster]):
     machine = MACHINE
     finalizer = "captcluster.infrastructure.cluster.x-k8s.io"
     controller_name = "captcluster"
+    role = ROLE
 
     def __init__(self, context: ReconcilerContext, *, secret_poll_interval: float = 5.0) -> None:
         super().__init__(context)
         self.secret_poll_interval = secret_poll_interval
+
+    def published_secret(self, cluster: CAPTCluster) -> str:
+        return connection_secret_name(cluster)
 
     @on_phase("Pending")
     async def pending(self, cluster: CAPTCluster) -> Result:
@@ -249,28 +243,13 @@ class CAPTClusterReconciler(ProviderReconciler[CAPTCluster]):
         await self.set_conditions(cluster, [missing], message)
         return Result(requeue_after=self.secret_poll_interval)
 
-    async def finalize(self, cluster: CAPTCluster) -> bool | Result:
-        """Delete the VPC workspace and its connection secret; done once the workspace is
-        gone."""
-        remaining = await delete_workspaces(self.context, cluster, ROLE)
-        if remaining:
-            return Result(requeue_after=1.0)
-        await delete_secret(
-            self.context, connection_secret_name(cluster), cluster.metadata.namespace
-        )
-        return True
-
 
 def controller_builder() -> ControllerBuilder:
     """CAPTClusters and their VPC workspaces."""
-    return ControllerBuilder().for_kind(CAPTCluster).watches(WORKSPACE, workspace_requests(ROLE))
+    return provider_builder(CAPTCluster, ROLE)
 
 
 def setup(manager: Manager, **options: Any) -> None:
     """Register the controller with `manager` (entry point `kubeloop.controllers`);
     `options` go to `CAPTClusterReconciler`."""
-    reconciler = CAPTClusterReconciler(
-        manager.context(CAPTClusterReconciler.controller_name), **options
-    )
-    workers = ControllerOptions(max_concurrent_reconciles=manager.options.max_concurrent_reconciles)
-    manager.build(controller_builder().with_options(workers), reconciler)
+    provider_setup(manager, CAPTClusterReconciler, controller_builder(), **options)

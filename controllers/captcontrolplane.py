@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from api.common import parse_duration
 from api.controlplane.v1beta1 import (
     WORKSPACE_READY,
     CAPTControlPlane,
@@ -41,18 +40,17 @@ from api.controlplane.v1beta1 import (
 from api.external.clusterapi import CLUSTER_NAME_LABEL
 from controllers.capt import (
     WAITING_FOR_CLUSTER,
-    WORKSPACE,
     ProviderReconciler,
     WorkspaceState,
-    delete_secret,
-    delete_workspaces,
     ensure_workspace,
     observe,
     owning_cluster,
+    provider_builder,
+    provider_setup,
+    spec_timeout,
     workspace_name,
-    workspace_requests,
 )
-from framework.controller import ControllerBuilder, ControllerOptions, Result
+from framework.controller import ControllerBuilder, Result
 from framework.manager import Manager
 from framework.ownership import set_controller_reference
 from framework.phase import PhaseMachine, PhaseTimeout
@@ -75,16 +73,13 @@ ROLE: Final = "control-plane"
 KUBECONFIG_SECRET_TYPE: Final = "cluster.x-k8s.io/secret"
 
 
-def _creation_timeout(obj: Mapping[str, Any]) -> float:
-    timeouts = (obj.get("spec") or {}).get("timeouts") or {}
-    return parse_duration(str(timeouts.get("controlPlaneCreation") or "30m")).total_seconds()
-
-
 MACHINE: Final = PhaseMachine(
     phases=("Creating", "Ready", "Failed"),
     initial="Creating",
     transitions={"Creating": {"Ready", "Failed"}, "Ready": {"Failed"}},
-    timeouts=[PhaseTimeout("Creating", _creation_timeout, "ControlPlaneTimeout")],
+    timeouts=[
+        PhaseTimeout("Creating", spec_timeout("controlPlaneCreation", "30m"), "ControlPlaneTimeout")
+    ],
 )
 
 
@@ -177,6 +172,11 @@ class CAPTControlPlaneReconciler(ProviderReconciler[CAPTControlPlane]):
     machine = MACHINE
     finalizer = "captcontrolplane.controlplane.cluster.x-k8s.io"
     controller_name = "captcontrolplane"
+    role = ROLE
+
+    def published_secret(self, plane: CAPTControlPlane) -> str | None:
+        cluster = _cluster_name(plane)
+        return None if cluster is None else kubeconfig_secret_name(cluster)
 
     @on_phase("Creating", "Ready")
     async def sync(self, plane: CAPTControlPlane) -> Result:
@@ -262,30 +262,12 @@ class CAPTControlPlaneReconciler(ProviderReconciler[CAPTControlPlane]):
 
         await self.context.client.create_or_patch(secret, mutate)
 
-    async def finalize(self, plane: CAPTControlPlane) -> bool | Result:
-        """Delete the control plane's workspace, then its kubeconfig Secret; done once the
-        workspace is gone."""
-        remaining = await delete_workspaces(self.context, plane, ROLE)
-        if remaining:
-            return Result(requeue_after=1.0)
-        cluster = _cluster_name(plane)
-        if cluster is not None:
-            secret = kubeconfig_secret_name(cluster)
-            await delete_secret(self.context, secret, plane.metadata.namespace)
-        return True
-
 
 def controller_builder() -> ControllerBuilder:
     """CAPTControlPlanes and their workspaces."""
-    return (
-        ControllerBuilder().for_kind(CAPTControlPlane).watches(WORKSPACE, workspace_requests(ROLE))
-    )
+    return provider_builder(CAPTControlPlane, ROLE)
 
 
 def setup(manager: Manager, **options: Any) -> None:
     """Register the controller with `manager` (entry point `kubeloop.controllers`)."""
-    reconciler = CAPTControlPlaneReconciler(
-        manager.context(CAPTControlPlaneReconciler.controller_name), **options
-    )
-    workers = ControllerOptions(max_concurrent_reconciles=manager.options.max_concurrent_reconciles)
-    manager.build(controller_builder().with_options(workers), reconciler)
+    provider_setup(manager, CAPTControlPlaneReconciler, controller_builder(), **options)

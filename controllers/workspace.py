@@ -487,14 +487,14 @@ class WorkspaceReconciler(PhaseReconciler[JSON]):
             raise TerminalError(f"invalid spec: {error}") from error
         phase = obj["status"]["phase"]
         claims = await self._ensure_claims(obj, spec.resource)
-        await self._record_worker_nodes(obj, claims)
+        nodes = _worker_nodes(obj, claims)
         resource = resource_condition(obj, claims, spec.resource.count)
         if resource.status != "True":
             awaited = INFERENCE_READY if spec.inference is not None else JOB_STARTED
             waiting = _condition(awaited, "Unknown", AWAITING_RESOURCES, resource.message)
-            return await self.set_conditions(obj, [resource, waiting])
-        if phase == "Pending":
-            return await self.set_conditions(obj, [resource])  # Creating, then the workload
+            return await self.set_conditions(obj, [resource, waiting], status=nodes)
+        if phase == "Pending":  # Creating, then the workload
+            return await self.set_conditions(obj, [resource], status=nodes)
         if spec.inference is not None:
             deployment = await self._ensure(obj, _deployment(obj, spec.inference))
             pods = await self.cache.list_by_index(POD, POD_INDEX, _pod_workspace_key(obj))
@@ -503,7 +503,7 @@ class WorkspaceReconciler(PhaseReconciler[JSON]):
             assert spec.tuning is not None  # the schema requires one of them
             job = await self._ensure(obj, _job(obj, spec.tuning, self.tuner_image))
             workload = job_conditions(job, finished=phase == "Running")
-        return await self.set_conditions(obj, [resource, *workload])
+        return await self.set_conditions(obj, [resource, *workload], status=nodes)
 
     async def finalize(self, obj: JSON) -> bool | Result:
         """Delete the workspace's NodeClaims; done when none is left."""
@@ -538,20 +538,6 @@ class WorkspaceReconciler(PhaseReconciler[JSON]):
             await self.context.client.delete(NODECLAIM, name)
         self.cache.deleted(NODECLAIM, name)
 
-    async def _record_worker_nodes(self, obj: JSON, claims: Iterable[JSON | None]) -> None:
-        nodes = sorted(
-            str((claim.get("status") or {})["nodeName"])
-            for claim in claims
-            if claim is not None and (claim.get("status") or {}).get("nodeName")
-        )
-        if (obj["status"].get("workerNodes") or []) == nodes:
-            return
-
-        def record(target: JSON) -> None:
-            target.setdefault("status", {})["workerNodes"] = nodes
-
-        await self.context.status_writer.patch_status(obj, record)
-
     async def _ensure(self, obj: JSON, desired: JSON) -> JSON:
         """The workspace's Deployment or Job: created when missing; a Deployment whose
         replicas or template differ is patched. TerminalError if another object owns it."""
@@ -573,6 +559,16 @@ class WorkspaceReconciler(PhaseReconciler[JSON]):
         )
         self.cache.wrote(patched)
         return patched
+
+
+def _worker_nodes(obj: JSON, claims: Iterable[JSON | None]) -> JSON:
+    """`{"workerNodes": the claims' nodes}` when that differs from the status, else `{}`."""
+    nodes = sorted(
+        str((claim.get("status") or {})["nodeName"])
+        for claim in claims
+        if claim is not None and (claim.get("status") or {}).get("nodeName")
+    )
+    return {} if (obj["status"].get("workerNodes") or []) == nodes else {"workerNodes": nodes}
 
 
 def _spec_or_deletion_changed(old: JSON, new: JSON) -> bool:

@@ -34,6 +34,7 @@ from framework.informer import (
     IndexFunc,
     Informer,
     InformerOptions,
+    Store,
     object_key,
     resource_version_of,
     selector_matches,
@@ -258,6 +259,14 @@ class Cache:
             return result.items
         objects = informer.store.list(namespace, label_selector, field_selector)
         return _typed(kind, objects)
+
+    async def settled_store(self, kind: Kind) -> Store:
+        """The store serving reads of `kind`, once it holds the framework's pending writes of
+        that kind (waiting at most `read_your_writes_timeout`, as `list_by_index` does): for
+        callers that read keys and indexes and decode only the objects they need."""
+        informer = await self._read_informer(kind)
+        await informer.store.settle(None, self._ryow_timeout)
+        return informer.store
 
     @overload
     async def list_by_index(self, kind: type[M], index: str, value: str) -> builtins.list[M]: ...

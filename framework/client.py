@@ -422,17 +422,32 @@ class Client:
     async def _send(
         self, method: str, path: str, url: str, data: bytes | None, content_type: str
     ) -> Response:
+        """The first attempt runs bare; tenacity takes over only after a retryable failure,
+        replaying that failure as its own first attempt (same waits, logs and counts)."""
+        retryable = _retryable_read if method in _READ_METHODS else _retryable_write
+        try:
+            return await self._attempt(method, url, data, content_type)
+        except Exception as error:
+            if self.retry.attempts < 2 or not retryable(error):
+                raise
+            failure: BaseException | None = error
+
+        async def attempt() -> Response:
+            nonlocal failure
+            if failure is not None:
+                replayed, failure = failure, None
+                raise replayed
+            return await self._attempt(method, url, data, content_type)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
-            retry=retry_if_exception(
-                _retryable_read if method in _READ_METHODS else _retryable_write
-            ),
+            retry=retry_if_exception(retryable),
             wait=self._wait,
             sleep=self._clock.sleep,
             before_sleep=partial(self._log_retry, method, path),
             reraise=True,
         )
-        response: Response = await retrying(self._attempt, method, url, data, content_type)
+        response: Response = await retrying(attempt)
         return response
 
     async def _reload_credentials(self, method: str, path: str) -> None:

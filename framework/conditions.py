@@ -7,6 +7,11 @@ seconds, as metav1.Time writes it) is what a status dict holds under `status.con
 a `list[dict]` in place, replacing only the entry of the condition's type, so the status
 writer's merge diff sees exactly what changed. Readers (`get_condition`, `is_true`,
 `is_false`, `remove_condition`) accept either shape.
+
+Hot path: `condition_entry` validates a condition's fields and gives its wire entry, and
+`set_condition_entry` sets such an entry, both without building models whenever the values
+(and the existing entry of the type) are already in canonical wire form; the result is that
+of `set_condition_wire` with the equivalent `Condition` (which is used otherwise).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -30,14 +36,39 @@ TYPE_PATTERN = (
     r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
 )
 _REASON_RE = re.compile(REASON_PATTERN)
+_TYPE_RE = re.compile(TYPE_PATTERN)
+_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_STATUSES = frozenset({"True", "False", "Unknown"})
+_WIRE_KEYS = frozenset(
+    {"type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"}
+)
+TYPE_LIMIT, REASON_LIMIT, MESSAGE_LIMIT = 316, 1024, 32768
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 _T = TypeVar("_T")
 
 
+@lru_cache(maxsize=4096)
 def is_valid_reason(reason: str) -> bool:
     """Whether `reason` is a metav1 condition reason (CamelCase, at most 1024 characters)."""
-    return len(reason) <= 1024 and _REASON_RE.fullmatch(reason) is not None
+    return len(reason) <= REASON_LIMIT and _REASON_RE.fullmatch(reason) is not None
+
+
+@lru_cache(maxsize=1024)
+def _valid_type(type_: str) -> bool:
+    return len(type_) <= TYPE_LIMIT and _TYPE_RE.fullmatch(type_) is not None
+
+
+@lru_cache(maxsize=4096)
+def _valid_time(stamp: str) -> bool:
+    """Whether `stamp` is a timestamp exactly as `to_rfc3339` writes it."""
+    if _TIME_RE.fullmatch(stamp) is None:
+        return False
+    try:
+        datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    return True
 
 
 def to_rfc3339(moment: datetime) -> str:
@@ -64,10 +95,10 @@ class Condition(BaseModel):
         frozen=True, validate_by_name=True, validate_by_alias=True, extra="ignore"
     )
 
-    type: str = Field(pattern=TYPE_PATTERN, max_length=316)
+    type: str = Field(pattern=TYPE_PATTERN, max_length=TYPE_LIMIT)
     status: ConditionStatus
-    reason: str = Field(pattern=REASON_PATTERN, max_length=1024)
-    message: str = Field(default="", max_length=32768)
+    reason: str = Field(pattern=REASON_PATTERN, max_length=REASON_LIMIT)
+    message: str = Field(default="", max_length=MESSAGE_LIMIT)
     observed_generation: int | None = Field(default=None, ge=0, alias="observedGeneration")
     last_transition_time: datetime | None = Field(default=None, alias="lastTransitionTime")
 
@@ -129,12 +160,73 @@ def set_condition_wire(
 
     An existing entry of the same type that is malformed is replaced as if it were absent.
     """
-    index = _index(conditions, condition.type)
-    existing = None if index is None else _lenient(conditions[index])
-    merged = merge_condition(existing, condition, now)
-    if merged is None:
-        return False
-    _put(conditions, index, merged.to_wire())
+    entry: dict[str, Any] = {
+        "type": condition.type,
+        "status": condition.status,
+        "reason": condition.reason,
+        "message": condition.message,
+    }
+    if condition.observed_generation is not None:
+        entry["observedGeneration"] = condition.observed_generation
+    if condition.last_transition_time is not None:
+        entry["lastTransitionTime"] = to_rfc3339(condition.last_transition_time)
+    return set_condition_entry(conditions, entry, now)
+
+
+def valid_entry(raw: Mapping[str, Any]) -> bool:
+    """Whether `Condition.from_wire(raw)` succeeds (checked without a model when `raw` is in
+    canonical wire form)."""
+    if _canonical(raw):
+        return True
+    return _lenient(raw) is not None
+
+
+def condition_entry(
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str = "",
+    observed_generation: int | None = None,
+) -> dict[str, Any]:
+    """The wire entry (without lastTransitionTime) of the condition with these fields, for
+    `set_condition_entry`; raises pydantic.ValidationError as `Condition(...)` does."""
+    if not _valid_fields(type_, status, reason, message, observed_generation):
+        condition = Condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            observed_generation=observed_generation,
+        )
+        return condition.to_wire()
+    entry: dict[str, Any] = {"type": type_, "status": status, "reason": reason, "message": message}
+    if observed_generation is not None:
+        entry["observedGeneration"] = observed_generation
+    return entry
+
+
+def set_condition_entry(
+    conditions: list[dict[str, Any]], entry: dict[str, Any], now: datetime | None = None
+) -> bool:
+    """`set_condition_wire` for a condition given as its wire entry (from `condition_entry` or
+    `Condition.to_wire`; taken over, not copied). Returns whether `conditions` changed."""
+    index = _index(conditions, entry["type"])
+    existing = None if index is None else conditions[index]
+    given = entry.get("lastTransitionTime")
+    if given is None and now is not None and now.tzinfo is None:
+        _whole_seconds(now)  # raises, as merge_condition does
+    if existing is not None and not _canonical(existing):
+        merged = merge_condition(_lenient(existing), Condition.from_wire(entry), now)
+        if merged is None:
+            return False
+        entry = merged.to_wire()
+    elif existing is None or existing["status"] != entry["status"]:
+        entry["lastTransitionTime"] = given or to_rfc3339(now or REAL_CLOCK.wall())
+    else:
+        entry["lastTransitionTime"] = existing["lastTransitionTime"]
+        if entry == existing:
+            return False
+    _put(conditions, index, entry)
     return True
 
 
@@ -204,6 +296,44 @@ def _type_of(item: Condition | Mapping[str, Any]) -> Any:
 
 def _index(conditions: Iterable[Condition | Mapping[str, Any]], type_: str) -> int | None:
     return next((i for i, item in enumerate(conditions) if _type_of(item) == type_), None)
+
+
+def _valid_fields(
+    type_: object, status: object, reason: object, message: object, generation: object
+) -> bool:
+    """Whether these values pass `Condition`'s validation unchanged (no coercion)."""
+    return (
+        type(type_) is str
+        and _valid_type(type_)
+        and type(status) is str
+        and status in _STATUSES
+        and type(reason) is str
+        and is_valid_reason(reason)
+        and type(message) is str
+        and len(message) <= MESSAGE_LIMIT
+        and (generation is None or (type(generation) is int and generation >= 0))
+    )
+
+
+def _canonical(raw: Mapping[str, Any]) -> bool:
+    """Whether `raw` is exactly the wire form (`to_wire()`) of a valid condition that has a
+    lastTransitionTime: comparing such entries is comparing their conditions."""
+    stamp = raw.get("lastTransitionTime")
+    generation = raw.get("observedGeneration", 0)
+    return (
+        _WIRE_KEYS.issuperset(raw)
+        and "message" in raw
+        and generation is not None
+        and type(stamp) is str
+        and _valid_time(stamp)
+        and _valid_fields(
+            raw.get("type"),
+            raw.get("status"),
+            raw.get("reason"),
+            raw.get("message"),
+            generation,
+        )
+    )
 
 
 def _lenient(raw: Mapping[str, Any]) -> Condition | None:

@@ -12,6 +12,12 @@ a merge patch instead of creating another event; if the patch answers 404 (the e
 the event is created again with its series. Later than that, a new event is created. The
 isomorphic events are remembered in an LRU cache of bounded size.
 
+`event()` writes before it returns; `event(..., wait=False)` (what reconcilers use, so that no
+reconcile waits for an event) advances the series at once and leaves the write to background
+tasks (at most `WRITERS` at a time); at most `BACKLOG` events wait for them, later ones are
+dropped as failures. `flush()` waits until every such event has been written (or has failed):
+call it before stopping, and in tests before reading events.
+
 Recording never raises into the caller: a failure is logged and counted in
 `kubeloop_event_recording_failures_total{type}` on the recorder's metrics registry.
 """
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,10 +43,12 @@ from framework.models import KubeObject
 from framework.resources import GroupVersionKind
 
 __all__ = [
+    "BACKLOG",
     "CACHE_SIZE",
     "EVENT_GVK",
     "NOTE_LIMIT",
     "SERIES_WINDOW",
+    "WRITERS",
     "CachedEvent",
     "EventKey",
     "EventRecorder",
@@ -56,6 +64,8 @@ EVENT_GVK = GroupVersionKind("events.k8s.io", "v1", "Event")
 SERIES_WINDOW = 6 * 60.0
 NOTE_LIMIT = 1024
 CACHE_SIZE = 4096
+BACKLOG = 4096
+WRITERS = 4
 _NAME_LIMIT = 253
 
 EventType = Literal["Normal", "Warning"]
@@ -199,7 +209,8 @@ class EventRecorder:
     """Records events.k8s.io/v1 Events for one controller instance (see the module docstring).
 
     `clock` times the series window and stamps eventTime / lastObservedTime; `registry`
-    receives the failure metric (default: a private registry).
+    receives the failure metric (default: a private registry); `backlog` and `writers` bound
+    what `event(..., wait=False)` leaves to the background.
     """
 
     def __init__(
@@ -211,6 +222,8 @@ class EventRecorder:
         registry: CollectorRegistry | None = None,
         *,
         cache_size: int = CACHE_SIZE,
+        backlog: int = BACKLOG,
+        writers: int = WRITERS,
     ) -> None:
         self._client = client
         self.reporting_controller = reporting_controller
@@ -218,6 +231,10 @@ class EventRecorder:
         self._clock = clock
         self._cache = IsomorphicEventCache(clock, cache_size)
         self._failures = _failures_of(registry if registry is not None else CollectorRegistry())
+        self._backlog: deque[tuple[CachedEvent, str]] = deque()
+        self._backlog_limit = backlog
+        self._writer_limit = writers
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def event(
         self,
@@ -227,23 +244,64 @@ class EventRecorder:
         action: str,
         note: str,
         related: Obj | None = None,
+        *,
+        wait: bool = True,
     ) -> None:
-        """Record that `action` happened to `regarding` for `reason`; never raises."""
+        """Record that `action` happened to `regarding` for `reason`; never raises. With
+        `wait=False` the write is left to the background (see the module docstring)."""
         try:
-            body = self._new_event(regarding, type_, reason, action, note, related)
-            entry = self._cache.observe(body)
-            async with entry.lock:
-                await self._write(entry)
-        except Exception as error:
-            self._failures.labels(type_).inc()
-            _log.warning(
-                "event not recorded",
-                regarding=_describe(regarding),
-                type=type_,
-                reason=reason,
-                action=action,
-                error=repr(error),
+            if not wait and len(self._backlog) >= self._backlog_limit:
+                raise RuntimeError(f"{len(self._backlog)} events wait to be written already")
+            entry = self._cache.observe(
+                self._new_event(regarding, type_, reason, action, note, related)
             )
+            if wait:
+                await self._write_locked(entry)
+            else:
+                self._backlog.append((entry, _describe(regarding)))
+                self._spawn()
+        except Exception as error:
+            self._failed(_describe(regarding), type_, reason, action, error)
+
+    async def flush(self) -> None:
+        """Wait until every event left to the background has been written or has failed."""
+        while True:
+            if self._backlog:
+                self._spawn()
+            if not self._writers:
+                return
+            await asyncio.wait(self._writers)
+            self._writers = {writer for writer in self._writers if not writer.done()}
+
+    def _spawn(self) -> None:
+        """Start a writer unless enough are running (a running writer looks at the backlog
+        again after each write)."""
+        self._writers = {writer for writer in self._writers if not writer.done()}
+        if len(self._writers) < self._writer_limit:
+            self._writers.add(asyncio.create_task(self._drain(), name="event writer"))
+
+    async def _drain(self) -> None:
+        while self._backlog:
+            entry, regarding = self._backlog.popleft()
+            try:
+                await self._write_locked(entry)
+            except Exception as error:
+                body = entry.body
+                type_, reason, action = (str(body.get(k)) for k in ("type", "reason", "action"))
+                self._failed(regarding, type_, reason, action, error)
+
+    def _failed(
+        self, regarding: str, type_: str, reason: str, action: str, error: Exception
+    ) -> None:
+        self._failures.labels(type_).inc()
+        _log.warning(
+            "event not recorded",
+            regarding=regarding,
+            type=type_,
+            reason=reason,
+            action=action,
+            error=repr(error),
+        )
 
     def _new_event(
         self, regarding: Obj, type_: str, reason: str, action: str, note: str, related: Obj | None
@@ -271,6 +329,10 @@ class EventRecorder:
         if related is not None:
             event["related"] = object_reference(related)
         return event
+
+    async def _write_locked(self, entry: CachedEvent) -> None:
+        async with entry.lock:
+            await self._write(entry)
 
     async def _write(self, entry: CachedEvent) -> None:
         count = entry.count

@@ -136,6 +136,7 @@ class Manager:
         self._controllers: dict[str, Controller] = {}
         self._informers: dict[str, list[Informer]] = {}
         self._servers: list[HttpServer] = []
+        self._recorders: list[EventRecorder] = []
         self._started = asyncio.Event()
         self._stop = asyncio.Event()
         self._ran = False
@@ -175,7 +176,7 @@ class Manager:
 
     def context(self, controller: str) -> ReconcilerContext:
         """What a `PhaseReconciler` named `controller` needs, from this manager."""
-        return ReconcilerContext.create(
+        context = ReconcilerContext.create(
             self.client,
             self.cache,
             controller=controller,
@@ -184,12 +185,17 @@ class Manager:
             tracker=self.tracker,
             clock=self.clock,
         )
+        self._recorders.append(context.recorder)
+        return context
 
     def recorder(self, controller: str) -> EventRecorder:
-        """An event recorder reporting as `controller` from this manager's identity."""
-        return EventRecorder(
+        """An event recorder reporting as `controller` from this manager's identity; its
+        background writes are flushed when the manager stops."""
+        recorder = EventRecorder(
             self.client, controller, self.options.identity, self.clock, self.registry
         )
+        self._recorders.append(recorder)
+        return recorder
 
     @property
     def controllers(self) -> tuple[Controller, ...]:
@@ -317,10 +323,19 @@ class Manager:
         if leading is not None:
             leading.cancel()
             await asyncio.gather(leading, return_exceptions=True)
+        await self._flush_events(max(grace, 1.0))
         await self.cache.stop()
         for server in reversed(self._servers):
             await server.stop()
         _log.info("manager stopped")
+
+    async def _flush_events(self, within: float) -> None:
+        """Let events recorded in the background reach the API server (bounded)."""
+        try:
+            async with asyncio.timeout(within):
+                await asyncio.gather(*(recorder.flush() for recorder in self._recorders))
+        except TimeoutError:
+            _log.warning("events still unwritten at shutdown were dropped")
 
     # -- views for the servers --
 

@@ -65,9 +65,12 @@ from framework.conditions import (
     RECONCILING,
     STALLED,
     Condition,
+    ConditionStatus,
+    condition_entry,
     parse_rfc3339,
-    set_condition_wire,
+    set_condition_entry,
     to_rfc3339,
+    valid_entry,
 )
 from framework.controller import Result, TerminalError
 from framework.errors import NotFound
@@ -84,6 +87,7 @@ from framework.phase import (
     timeout_condition,
 )
 from framework.resources import GroupVersionKind
+from framework.selectors import FieldSelector, LabelSelector
 from framework.status import StatusWriter
 from framework.tracker import ObjectKey, StatusTracker
 
@@ -103,6 +107,16 @@ H = TypeVar("H", bound=Handler)
 
 DEFAULT_READY_PHASES = frozenset({"Running", "Ready", "Succeeded"})
 _FRAMEWORK_CONDITIONS = (READY, RECONCILING, STALLED)
+_RESERVED_FIELDS = frozenset(
+    {
+        "phase",
+        "message",
+        "phaseTransitionTime",
+        "startTime",
+        "conditions",
+        "observedGeneration",
+    }
+)
 _PHASES_ATTRIBUTE = "__kubeloop_phases__"
 # Phase durations run from seconds to days.
 _DURATION_BUCKETS = (0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
@@ -118,6 +132,15 @@ class ReadCache(Protocol):
     """Cache-backed reads with read-your-own-writes (`framework.cache.Cache` is one)."""
 
     async def get(self, kind: Any, name: str, *, namespace: str | None = None) -> Any: ...
+
+    async def list(
+        self,
+        kind: Any,
+        *,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> list[Any]: ...
 
     def wrote(self, obj: KubeObject | JSON) -> None: ...
 
@@ -206,7 +229,8 @@ def _metrics_of(registry: CollectorRegistry) -> _Metrics:
 @dataclass(frozen=True)
 class _Change:
     """A status write. `phase` None: keep the phase, or with `derive` (in derived mode) take
-    the rules'. `forced`: skip the edge check (deletion). `restart`: reset startTime."""
+    the rules'. `forced`: skip the edge check (deletion). `restart`: reset startTime.
+    `fields`: other status fields to set."""
 
     phase: str | None = None
     message: str | None = None
@@ -214,6 +238,7 @@ class _Change:
     derive: bool = False
     forced: bool = False
     restart: bool = False
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -465,18 +490,28 @@ class PhaseReconciler(Generic[T]):
     ) -> Result:
         """Move `obj` to `new_phase`: validate the edge (IllegalTransition: nothing written),
         write phase, message, phaseTransitionTime and conditions in one merge patch, record
-        the transition (tracker, Event, metrics, log) and return `Result.now()`, so the new
-        phase's handler runs next. Staying in the phase updates message and conditions only,
-        and returns `Result()` (an immediate requeue would spin)."""
+        the transition (tracker, Event written in the background, metrics, log) and return
+        `Result.now()`, so the new phase's handler runs next. Staying in the phase updates
+        message and conditions only, and returns `Result()` (an immediate requeue would
+        spin)."""
         return await self._transition(obj, _Change(new_phase, message, tuple(conditions)))
 
     async def set_conditions(
-        self, obj: T, conditions: Iterable[Condition], message: str | None = None
+        self,
+        obj: T,
+        conditions: Iterable[Condition],
+        message: str | None = None,
+        status: Mapping[str, Any] | None = None,
     ) -> Result:
-        """Write `conditions` (and `message`, if given). In derived-phase mode the phase the
-        rules give for them is written in the same patch, as a transition. Returns
-        `Result.now()` when the phase changed, else `Result()`."""
-        return await self._transition(obj, _Change(None, message, tuple(conditions), derive=True))
+        """Write `conditions` (and `message`, if given), and set the top-level `status` fields
+        given (not those the framework writes: ValueError) in the same patch. In derived-phase
+        mode the phase the rules give for them is written in that patch too, as a transition.
+        Returns `Result.now()` when the phase changed, else `Result()`."""
+        reserved = sorted(_RESERVED_FIELDS.intersection(status or {}))
+        if reserved:
+            raise ValueError(f"status fields {reserved} are written by the framework")
+        change = _Change(None, message, tuple(conditions), derive=True, fields=status or {})
+        return await self._transition(obj, change)
 
     async def _transition(self, obj: T, change: _Change) -> Result:
         outcome = await self._write(obj, change)
@@ -514,10 +549,10 @@ class PhaseReconciler(Generic[T]):
             conditions = []
         now = self.context.clock.wall()
         generation = _generation(wire)
-        own = [c for c in change.conditions if c.type not in _FRAMEWORK_CONDITIONS]
-        for condition in own:
-            stamped = _with_generation(condition, generation)
-            set_condition_wire(conditions, stamped, now)
+        for condition in change.conditions:
+            if condition.type not in _FRAMEWORK_CONDITIONS:
+                set_condition_entry(conditions, _own_entry(condition, generation), now)
+        status.update(change.fields)
         message = change.message
         rules = self.machine.rules
         if change.derive and rules is not None and self._derives(current):
@@ -532,19 +567,23 @@ class PhaseReconciler(Generic[T]):
             self.machine.check(current, target)
         if status.get("phase") != target:
             status["phase"] = target
+        stamp = None
         if target != current or change.restart or "phaseTransitionTime" not in status:
             outcome.left_since = _time(status.get("phaseTransitionTime"))
-            status["phaseTransitionTime"] = to_rfc3339(now)
+            status["phaseTransitionTime"] = stamp = to_rfc3339(now)
         if change.restart or "startTime" not in status:
-            status["startTime"] = to_rfc3339(now)
+            status["startTime"] = stamp or to_rfc3339(now)
         if message is not None or "message" not in status:
             status["message"] = message or ""
         message = str(status.get("message") or "")
         refresh = target != current or change.message is not None
         framework = self._framework_conditions(target, message, change, conditions, refresh)
-        for condition in framework:
-            stamped = condition.model_copy(update={"observed_generation": generation})
-            set_condition_wire(conditions, stamped, now)
+        for entry in framework:
+            if isinstance(entry, Condition):
+                entry = entry.model_copy(update={"observed_generation": generation}).to_wire()
+            elif generation is not None:
+                entry["observedGeneration"] = generation
+            set_condition_entry(conditions, entry, now)
         status["conditions"] = conditions
         if generation is not None:
             status["observedGeneration"] = generation
@@ -553,18 +592,19 @@ class PhaseReconciler(Generic[T]):
 
     def _framework_conditions(
         self, phase: str, message: str, change: _Change, existing: list[JSON], refresh: bool
-    ) -> list[Condition]:
-        """Ready, Reconciling and Stalled for `phase`. A condition of one of these types in
-        `change` supplies reason and message, and must agree on status (else ValueError);
-        unless `refresh`, an existing entry that agrees on status keeps its reason and
-        message; otherwise the reason is the phase."""
+    ) -> list[Condition | JSON]:
+        """Ready, Reconciling and Stalled for `phase` (wire entries without observedGeneration,
+        or a condition of `change`). A condition of one of these types in `change` supplies
+        reason and message, and must agree on status (else ValueError); unless `refresh`, an
+        existing entry that agrees on status keeps its reason and message; otherwise the
+        reason is the phase."""
         ready, failed = phase in self._ready, phase in self._failed
         settled = ready or failed or (self._terminal(phase) and phase != self.deletion_phase)
         computed = {READY: ready, RECONCILING: not settled, STALLED: failed}
         overrides = {c.type: c for c in change.conditions if c.type in _FRAMEWORK_CONDITIONS}
-        conditions = []
+        conditions: list[Condition | JSON] = []
         for type_, value in computed.items():
-            status = "True" if value else "False"
+            status: ConditionStatus = "True" if value else "False"
             override = overrides.get(type_)
             if override is not None and override.status != status:
                 raise ValueError(
@@ -572,7 +612,7 @@ class PhaseReconciler(Generic[T]):
                     f"(the framework keeps {type_}={status} there)"
                 )
             kept = None if refresh else _agreeing(existing, type_, status)
-            fresh = Condition(type=type_, status=status, reason=phase, message=message)
+            fresh = condition_entry(type_, status, phase, message)
             conditions.append(override or kept or fresh)
         return conditions
 
@@ -588,7 +628,7 @@ class PhaseReconciler(Generic[T]):
             self._metrics.durations.labels(self.name, from_phase).observe(max(held, 0.0))
         event_type: EventType = "Warning" if to_phase in self._failed else "Normal"
         note = f"{from_phase or '(none)'} -> {to_phase}: {outcome.message}"
-        await context.recorder.event(obj, event_type, to_phase, "PhaseTransition", note)
+        await context.recorder.event(obj, event_type, to_phase, "PhaseTransition", note, wait=False)
         self._log.info(
             "phase transition",
             object=str(key),
@@ -626,18 +666,23 @@ class PhaseReconciler(Generic[T]):
         return self.machine.check_timeouts(_wire(obj), self.context.clock.wall())
 
 
-def _agreeing(existing: list[JSON], type_: str, status: str) -> Condition | None:
-    """The existing wire condition of `type_` if it has `status` and is well formed."""
+def _agreeing(existing: list[JSON], type_: str, status: ConditionStatus) -> JSON | None:
+    """The existing wire condition of `type_` as an entry without lastTransitionTime and
+    observedGeneration, if it has `status` and is well formed."""
     for entry in existing:
         if entry.get("type") == type_ and entry.get("status") == status:
-            try:
-                return Condition.from_wire(entry)
-            except ValueError:
+            if not valid_entry(entry):
                 return None
+            return condition_entry(type_, status, entry["reason"], entry.get("message", ""))
     return None
 
 
-def _with_generation(condition: Condition, generation: int | None) -> Condition:
-    if condition.observed_generation is not None or generation is None:
-        return condition
-    return condition.model_copy(update={"observed_generation": generation})
+def _own_entry(condition: Condition, generation: int | None) -> JSON:
+    """The wire entry of a handler's `condition`, observedGeneration defaulting to
+    `generation`."""
+    entry = condition.to_wire()
+    if generation is not None and "observedGeneration" not in entry:
+        entry["observedGeneration"] = generation
+        if "lastTransitionTime" in entry:  # keep the wire form's key order
+            entry["lastTransitionTime"] = entry.pop("lastTransitionTime")
+    return entry

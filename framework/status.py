@@ -22,6 +22,7 @@ other writers put there since `obj` was read, or fails with Conflict on a stale 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -55,6 +56,11 @@ def _wire(obj: KubeObject | JSON) -> JSON:
     return copied
 
 
+def _view(obj: KubeObject | JSON) -> JSON:
+    """The object's wire form, to read only (a dict is itself; the diff copies what it sends)."""
+    return obj.to_dict() if isinstance(obj, KubeObject) else obj
+
+
 def _assign(obj: KubeObject | JSON, wire: JSON) -> None:
     """Make `obj` hold `wire`'s metadata and status (in place)."""
     if isinstance(obj, dict):
@@ -80,6 +86,16 @@ def _prune(patch: JSON) -> JSON:
                 continue
         pruned[key] = value
     return pruned
+
+
+def _status_patch(base: JSON, after: JSON) -> JSON:
+    """The merge patch of `status` from `base` to `after`, without empty objects; an equal
+    encoding (the common no-op reconcile) is found before diffing."""
+    old, new = base.get("status"), after.get("status")
+    with contextlib.suppress(TypeError):  # not JSON as it is: let the diff decide
+        if orjson.dumps(old) == orjson.dumps(new):
+            return {}
+    return _prune(merge_diff({"status": old}, {"status": new}))
 
 
 def _like(obj: T, wire: JSON) -> T:
@@ -115,10 +131,8 @@ class StatusWriter:
                 result = mutate(target)
                 if inspect.isawaitable(result):
                     await result
-                after = _wire(target)
-                patch = _prune(
-                    merge_diff({"status": base.get("status")}, {"status": after.get("status")})
-                )
+                after = _view(target)
+                patch = _status_patch(base, after)
                 if not patch:
                     if target is not obj:
                         _assign(obj, after)

@@ -26,13 +26,14 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
 from framework.clock import REAL_CLOCK, Clock
 from framework.envtest.apiserver.tls import serving_cert
+from framework.envtest.files import crd_documents, write_kubeconfig
+from framework.envtest.lifecycle import Service
 
 __all__ = [
     "ADMIN_GROUP",
@@ -374,7 +375,7 @@ class _Process:
             await self.process.wait()
 
 
-class RealControlPlane:
+class RealControlPlane(Service):
     """etcd and kube-apiserver as child processes, with a kubeconfig for an admin bearer token.
 
     `start` picks free loopback ports, writes keys, a token file and certificates to a temporary
@@ -499,28 +500,18 @@ class RealControlPlane:
     async def install_crds(self, crds: Iterable[str | Path | Mapping[str, Any]]) -> list[str]:
         """Create or update the CRDs (YAML files or directories, or dicts); each is Established
         when this returns. Returns their names."""
-        from framework.envtest.environment import load_crd_documents  # see _write_kubeconfig
-
-        items = list(crds)
-        docs = [c for c in items if isinstance(c, Mapping)]
-        docs += load_crd_documents(c for c in items if not isinstance(c, Mapping))
         return await install_crds(
             self.server_url,
             self.token,
-            docs,
+            crd_documents(crds),
             ssl_context=self._client_ssl,
             within=self.start_timeout,
             clock=self._clock,
         )
 
     def _write_kubeconfig(self, workdir: Path) -> None:
-        # Imported here: environment.py imports this module to offer the real mode.
-        from framework.envtest.environment import kubeconfig_yaml
-
         path = self._kubeconfig_arg or workdir / "kubeconfig"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(kubeconfig_yaml(self.server_url, self.token, self.ca_pem))
-        path.chmod(0o600)
+        write_kubeconfig(path, self.server_url, self.token, self.ca_pem)
         self._kubeconfig = path
 
     def log_tail(self, name: str, lines: int = 20) -> str:
@@ -539,15 +530,3 @@ class RealControlPlane:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._kubeconfig = None
-
-    async def __aenter__(self) -> RealControlPlane:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

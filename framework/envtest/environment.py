@@ -18,15 +18,11 @@ server on the same port with the same token, so clients reconnect.
 from __future__ import annotations
 
 import asyncio
-import base64
 import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-
-import yaml
 
 from framework.clock import REAL_CLOCK, Clock
 from framework.envtest.apiserver import ApiServer
@@ -34,51 +30,18 @@ from framework.envtest.apiserver.audit import AuditSet
 from framework.envtest.apiserver.errors import ApiError
 from framework.envtest.apiserver.faults import Faults
 from framework.envtest.apiserver.storage import Storage
+from framework.envtest.files import (
+    crd_documents,
+    kubeconfig_yaml,
+    load_crd_documents,
+    write_kubeconfig,
+)
+from framework.envtest.lifecycle import Service
 
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 
 
-def load_crd_documents(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition in the given YAML files or directories (sorted)."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
-        else:
-            files.append(path)
-    crds = []
-    for file in files:
-        for doc in yaml.safe_load_all(file.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                crds.append(doc)
-    return crds
-
-
-def kubeconfig_yaml(
-    server_url: str, token: str, ca_pem: bytes | None = None, namespace: str = "default"
-) -> str:
-    """A kubeconfig with one cluster, user (bearer token) and context, all named envtest."""
-    cluster: dict[str, str] = {"server": server_url}
-    if ca_pem is not None:
-        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "envtest", "cluster": cluster}],
-        "users": [{"name": "envtest", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "envtest",
-                "context": {"cluster": "envtest", "user": "envtest", "namespace": namespace},
-            }
-        ],
-        "current-context": "envtest",
-        "preferences": {},
-    }
-    return yaml.safe_dump(config, sort_keys=False)
-
-
-class Environment:
+class Environment(Service):
     """Starts the embedded API server, writes a kubeconfig, installs CRDs.
 
     `data_dir` keeps the state in SQLite there (not with `storage`); `event_window` bounds
@@ -146,11 +109,7 @@ class Environment:
         if self._kubeconfig_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="kubeloop-envtest-")
             self._kubeconfig_path = Path(self._tmpdir) / "kubeconfig"
-        self._kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
-        self._kubeconfig_path.write_text(
-            kubeconfig_yaml(self.server_url, self.token, self._ca_pem())
-        )
-        self._kubeconfig_path.chmod(0o600)
+        write_kubeconfig(self._kubeconfig_path, self.server_url, self.token, self._ca_pem())
         if self.crd_paths:
             await self.install_crds(self.crd_paths)
 
@@ -170,27 +129,13 @@ class Environment:
             raise RuntimeError("the environment is not started")
         await self.server.restart()
 
-    async def __aenter__(self) -> Environment:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def install_crds(self, crds: Iterable[str | Path | dict[str, Any]]) -> list[str]:
         """Create or replace the CRDs (paths or dicts); each is Established when this returns.
 
         Returns their names. Raises ApiError if the server rejects one, RuntimeError if one is
         not Established (its names conflict with another CRD's).
         """
-        items = list(crds)
-        docs = [c for c in items if isinstance(c, dict)]
-        docs += load_crd_documents(c for c in items if not isinstance(c, dict))
+        docs = crd_documents(crds)
         rest = self.server.rest
         served = rest.catalog.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert served is not None

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import gc
-import json
 import os
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,11 +32,9 @@ import aiohttp
 import orjson
 import yaml
 from aiohttp import web
+from benchlib import ROOT, crd, percentile, print_json_line, resource, server_access, start_ready
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from framework.envtest.apiserver.tls import serving_cert  # noqa: E402
+from framework.envtest.apiserver.tls import serving_cert
 
 CONCURRENCY = 8
 WATCHERS = 10
@@ -48,37 +43,16 @@ LIST_SIZE = 10_000
 SLICE = 0.25
 PATH = "/apis/bench.kubeloop.dev/v1/namespaces/default/blobs"
 
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "blobs.bench.kubeloop.dev"},
-    "spec": {
-        "group": "bench.kubeloop.dev",
-        "scope": "Namespaced",
-        "names": {"plural": "blobs", "singular": "blob", "kind": "Blob"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {
-                                    "seq": {"type": "integer"},
-                                    "payload": {"type": "string"},
-                                },
-                            }
-                        },
-                    }
-                },
-            }
-        ],
+BLOB = resource("Blob", status=False)
+CRD = crd(
+    BLOB,
+    {
+        "spec": {
+            "type": "object",
+            "properties": {"seq": {"type": "integer"}, "payload": {"type": "string"}},
+        }
     },
-}
+)
 
 
 def blob(name: str, seq: int = 0) -> dict[str, Any]:
@@ -123,17 +97,6 @@ def serve_echo() -> None:
 # -- processes -----------------------------------------------------------------------------
 
 
-async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, cwd=ROOT
-    )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-    if "ready" not in line:
-        raise RuntimeError(f"server did not start: {line!r}")
-    return process, line
-
-
 @dataclass
 class Api:
     """One API server process: its URL, bearer token, CA and command line."""
@@ -150,11 +113,10 @@ class Api:
 
     @classmethod
     async def start(cls, args: list[str], kubeconfig: Path) -> Api:
-        process, _ready = await start("-m", "framework.envtest", *args)
-        config = yaml.safe_load(kubeconfig.read_text())  # noqa: ASYNC240
-        cluster = config["clusters"][0]["cluster"]
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        return cls(args, process, cluster["server"], config["users"][0]["user"]["token"], ca)
+        process, _ready = await start_ready("-m", "framework.envtest", *args)
+        url, token, ca = server_access(kubeconfig)
+        assert ca is not None, "the embedded API server serves TLS"
+        return cls(args, process, url, token, ca)
 
     async def stop(self) -> None:
         self.process.terminate()
@@ -165,7 +127,9 @@ class Api:
         await self.stop()
         port = self.url.rsplit(":", 1)[1]
         start_time = time.perf_counter()
-        self.process, _ready = await start("-m", "framework.envtest", *self.args, "--port", port)
+        self.process, _ready = await start_ready(
+            "-m", "framework.envtest", *self.args, "--port", port
+        )
         return (time.perf_counter() - start_time) * 1000
 
 
@@ -182,7 +146,7 @@ async def servers() -> AsyncIterator[tuple[Api, Api, str, ssl.SSLContext]]:
             kubeconfig = Path(tmp) / f"{name}.kubeconfig"
             args = ["--kubeconfig-out", str(kubeconfig), "--crd-dir", str(crd_dir), *extra]
             apis.append(await Api.start(args, kubeconfig))
-        echo, echo_ready = await start(__file__, "--serve-echo")
+        echo, echo_ready = await start_ready(__file__, "--serve-echo")
         _, echo_url, echo_cert = echo_ready.split()
         try:
             context = ssl.create_default_context(cadata=apis[0].ca)
@@ -307,9 +271,8 @@ async def watch_latency(
         gc.enable()
     for response in responses:
         response.close()
-    latencies.sort()
     p50 = statistics.median(latencies)
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    p99 = percentile(latencies, 0.99)
     return p50 * 1000, p99 * 1000, rates[0]
 
 
@@ -437,7 +400,7 @@ def main() -> None:
         f"  list {LIST_SIZE} objects {r['durable_list_10k_ms']:.1f} ms;"
         f" restart with them {r['durable_restart_10k_ms']:.0f} ms (to ready)"
     )
-    print(json.dumps(r))
+    print_json_line(r)
 
 
 if __name__ == "__main__":

@@ -15,59 +15,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import ssl
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from benchlib import GROUP, NAMESPACE, PAYLOAD, api_server, crd, print_json_line
 from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 
 from framework.client import Client
 from framework.models import KubeObject
-from framework.resources import GroupVersionKind, ResourceInfo
 
-GROUP = "bench.kubeloop.dev"
-NAMESPACE = "default"
 NAME = "payload"
-BENCH = ResourceInfo(
-    gvk=GroupVersionKind(GROUP, "v1", "Payload"),
-    plural="payloads",
-    singular="payload",
-    namespaced=True,
-    subresources=frozenset({"status"}),
-)
-CRD = f"""
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: payloads.{GROUP}
-spec:
-  group: {GROUP}
-  scope: Namespaced
-  names: {{plural: payloads, singular: payload, kind: Payload, listKind: PayloadList}}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      subresources: {{status: {{}}}}
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-            status: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
 
 
 class Payload(KubeObject):
-    __resource__ = BENCH
+    __resource__ = PAYLOAD
 
     spec: dict[str, Any] = {}
 
@@ -80,24 +46,6 @@ def payload() -> dict[str, Any]:
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"app": "bench"}},
         "spec": {f"field{i:02d}": f"value-{i:02d}-" + "x" * 40 for i in range(31)},
     }
-
-
-async def start_server(workdir: Path) -> tuple[asyncio.subprocess.Process, Path]:
-    """The embedded API server in a child process, serving the Payload CRD, once ready."""
-    crd = workdir / "crd.yaml"
-    crd.write_text(CRD)
-    kubeconfig = workdir / "kubeconfig"
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "framework.envtest", "--kubeconfig-out", str(kubeconfig)),
-        *("--crd-dir", str(crd)),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    line = await asyncio.wait_for(server.stdout.readline(), timeout=60)
-    if b"ready" not in line:
-        server.terminate()
-        raise RuntimeError(f"the API server did not start: {line!r}")
-    return server, kubeconfig
 
 
 def raw_session(client: Client) -> aiohttp.ClientSession:
@@ -116,15 +64,12 @@ async def per_request_us(operation: Callable[[], Awaitable[object]], requests: i
 
 
 async def bench(requests: int, rounds: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server, kubeconfig = await start_server(Path(tmp))
-        try:
-            async with await Client.from_kubeconfig(kubeconfig) as client:
-                await client.create(payload())
-                return await measure(client, requests, rounds)
-        finally:
-            server.terminate()
-            await server.wait()
+    async with (
+        api_server([crd(PAYLOAD)]) as kubeconfig,
+        await Client.from_kubeconfig(kubeconfig) as client,
+    ):
+        await client.create(payload())
+        return await measure(client, requests, rounds)
 
 
 async def measure(client: Client, requests: int, rounds: int) -> dict[str, float]:
@@ -163,10 +108,10 @@ async def measure(client: Client, requests: int, rounds: int) -> dict[str, float
 
         contenders: dict[str, Callable[[], Awaitable[object]]] = {
             "raw_get_us": raw_get,
-            "client_get_us": lambda: client.get(BENCH, NAME, namespace=NAMESPACE),
+            "client_get_us": lambda: client.get(PAYLOAD, NAME, namespace=NAMESPACE),
             "client_model_get_us": lambda: client.get(Payload, NAME, namespace=NAMESPACE),
             "raw_patch_us": raw_patch,
-            "client_patch_us": lambda: client.patch(BENCH, NAME, patch, namespace=NAMESPACE),
+            "client_patch_us": lambda: client.patch(PAYLOAD, NAME, patch, namespace=NAMESPACE),
             "kubernetes_asyncio_get_us": generated_get,
             "kubernetes_asyncio_patch_us": generated_patch,
         }
@@ -209,7 +154,7 @@ def main() -> None:
         f"{figures['kubernetes_asyncio_get_us']:.1f}, PATCH "
         f"{figures['kubernetes_asyncio_patch_us']:.1f}"
     )
-    print(json.dumps(figures))
+    print_json_line(figures)
 
 
 if __name__ == "__main__":

@@ -22,72 +22,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from benchlib import (
+    NAMESPACE,
+    WRITE_METHODS,
+    api_server,
+    crd,
+    in_flight,
+    percentile,
+    print_json_line,
+    requests_by_method,
+    resource,
+    rss_bytes,
+)
 from prometheus_client import CollectorRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from framework.client import Client  # noqa: E402
-from framework.controller import ControllerBuilder, ControllerOptions, Result  # noqa: E402
-from framework.logging import configure_logging  # noqa: E402
-from framework.manager import Manager, ManagerOptions  # noqa: E402
-from framework.phase import PhaseMachine  # noqa: E402
-from framework.reconciler import PhaseReconciler, on_phase  # noqa: E402
-from framework.resources import GroupVersionKind, ResourceInfo  # noqa: E402
+from framework.client import Client
+from framework.controller import ControllerBuilder, ControllerOptions, Result
+from framework.logging import configure_logging
+from framework.manager import Manager, ManagerOptions
+from framework.phase import PhaseMachine
+from framework.reconciler import PhaseReconciler, on_phase
 
 IN_FLIGHT = 8
-NAMESPACE = "default"
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-NOOP = ResourceInfo(
-    gvk=GroupVersionKind("bench.kubeloop.dev", "v1", "Noop"),
-    plural="noops",
-    singular="noop",
-    namespaced=True,
-    subresources=frozenset({"status"}),
-)
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"noops.{NOOP.group}"},
-    "spec": {
-        "group": NOOP.group,
-        "scope": "Namespaced",
-        "names": {"plural": "noops", "singular": "noop", "kind": "Noop"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            },
-                            "status": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            },
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+NOOP = resource("Noop")
 
 
 class NoopReconciler(PhaseReconciler[dict[str, Any]]):
@@ -120,53 +83,6 @@ def noop(index: int) -> dict[str, Any]:
     }
 
 
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def requests_by_method(registry: CollectorRegistry) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for family in registry.collect():
-        if family.name != "rest_client_requests":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                method = sample.labels["method"]
-                counts[method] = counts.get(method, 0.0) + sample.value
-    return counts
-
-
-async def in_flight(jobs: int, job: Callable[[int], Awaitable[object]]) -> None:
-    """Run `job(0..jobs-1)` with IN_FLIGHT at a time."""
-    next_job = iter(range(jobs))
-
-    async def lane() -> None:
-        for index in next_job:
-            await job(index)
-
-    await asyncio.gather(*(lane() for _ in range(IN_FLIGHT)))
-
-
-async def start_server(workdir: Path, objects: int) -> tuple[asyncio.subprocess.Process, Path]:
-    crd = workdir / "crd.yaml"
-    crd.write_text(yaml.safe_dump(CRD))
-    kubeconfig = workdir / "kubeconfig"
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "framework.envtest", "--kubeconfig-out", str(kubeconfig)),
-        *("--crd-dir", str(crd), "--event-window", str(max(10_000, objects * 10))),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    line = await asyncio.wait_for(server.stdout.readline(), timeout=60)
-    if b"ready" not in line:
-        server.terminate()
-        raise RuntimeError(f"the API server did not start: {line!r}")
-    return server, kubeconfig
-
-
 async def run_manager(kubeconfig: Path, objects: int, workers: int) -> dict[str, float]:
     registry = CollectorRegistry()
     async with (
@@ -197,7 +113,7 @@ async def run_manager(kubeconfig: Path, objects: int, workers: int) -> dict[str,
             await loader.create(obj)
 
         started = time.perf_counter()
-        await in_flight(objects, create)
+        await in_flight(objects, create, IN_FLIGHT)
         await reconciler.all_running.wait()
         elapsed = max(reconciler.running_at.values()) - started
         await asyncio.sleep(0.5)  # let the last status/events writes land before counting
@@ -216,7 +132,7 @@ async def run_manager(kubeconfig: Path, objects: int, workers: int) -> dict[str,
         "objects": objects,
         "objects_per_s": round(objects_per_s, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "rss_bytes_per_object": round((rss_after - rss_before) / objects),
         "requests_per_object": round(sum(requests.values()) / objects, 2),
         "writes_per_object": round(writes, 2),
@@ -236,23 +152,19 @@ async def patch_rate(client: Client, patches: int, rounds: int = 3) -> float:
         body = {"metadata": {"annotations": {"bench": str(index)}}}
         await client.patch(NOOP, f"noop-{index:05d}", body, namespace=NAMESPACE)
 
-    await in_flight(min(patches, 200), patch)  # warm-up
+    await in_flight(min(patches, 200), patch, IN_FLIGHT)  # warm-up
     rates = []
     for _ in range(rounds):
         started = time.perf_counter()
-        await in_flight(patches, patch)
+        await in_flight(patches, patch, IN_FLIGHT)
         rates.append(patches / (time.perf_counter() - started))
     return max(rates)
 
 
 async def bench(objects: int, workers: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server, kubeconfig = await start_server(Path(tmp), objects)
-        try:
-            return await run_manager(kubeconfig, objects, workers)
-        finally:
-            server.terminate()
-            await server.wait()
+    event_window = str(max(10_000, objects * 10))
+    async with api_server([crd(NOOP)], "--event-window", event_window) as kubeconfig:
+        return await run_manager(kubeconfig, objects, workers)
 
 
 def main() -> None:
@@ -276,7 +188,7 @@ def main() -> None:
             f"({figures['patches_per_object']} PATCH, {figures['posts_per_object']} POST)",
             flush=True,
         )
-    print(json.dumps(results))
+    print_json_line(results)
 
 
 if __name__ == "__main__":

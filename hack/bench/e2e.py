@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
 import gc
 import json
 import os
@@ -29,35 +27,40 @@ import resource
 import ssl
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-import yaml
+from benchlib import (
+    NAMESPACE,
+    ROOT,
+    WRITE_METHODS,
+    api_server,
+    counts,
+    in_flight,
+    percentile,
+    print_json_line,
+    rss_bytes,
+    server_access,
+    start_ready,
+)
 from prometheus_client import CollectorRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from controllers.simulation.karpenter import KarpenterActor  # noqa: E402
-from controllers.workspace import setup as setup_workspace  # noqa: E402
-from framework.client import Client  # noqa: E402
-from framework.envtest.simulator import Kubelet, Simulator, StageTiming  # noqa: E402
-from framework.informer import EventHandler, Informer, InformerOptions  # noqa: E402
-from framework.logging import configure_logging  # noqa: E402
-from framework.manager import Manager, ManagerOptions  # noqa: E402
-from framework.resources import GroupVersionKind  # noqa: E402
+from controllers.simulation.karpenter import KarpenterActor
+from controllers.workspace import setup as setup_workspace
+from framework.client import Client
+from framework.envtest.simulator import Kubelet, Simulator, StageTiming
+from framework.informer import EventHandler, Informer, InformerOptions
+from framework.logging import configure_logging
+from framework.manager import Manager, ManagerOptions
+from framework.resources import GroupVersionKind
 
 WORKSPACE = GroupVersionKind("workspace.kubeloop.dev", "v1alpha1", "Workspace")
-NAMESPACE = "default"
 CREATORS = 16
 PATCHERS = 8
 CEILING_SECONDS = 2.0
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 CRDS = (ROOT / "config/crd/bases", ROOT / "config/crd/external")
 
 
@@ -71,24 +74,6 @@ def workspace(name: str) -> dict[str, Any]:
             "inference": {"image": "ghcr.io/example/llm:1"},
         },
     }
-
-
-def rss_bytes(pid: int | str = "self") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-def counts(registry: CollectorRegistry, suffix: str, label: str) -> dict[str, int]:
-    """Sums of the counter samples named `*suffix`, by `label`."""
-    found: dict[str, int] = {}
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name.endswith(suffix):
-                key = sample.labels[label]
-                found[key] = found.get(key, 0) + int(sample.value)
-    return found
 
 
 # -- child processes -----------------------------------------------------------------------------
@@ -139,7 +124,7 @@ async def child(role: str, kubeconfig: str, workers: int) -> None:
                     "reconciles": counts(registry, "reconcile_total", "result")
                     | counts(registry, "simulator_reconciles_total", "result"),
                 }
-                print(json.dumps(report), flush=True)
+                print_json_line(report)
         await stop()
 
 
@@ -151,17 +136,7 @@ class Child:
 
     @classmethod
     async def start(cls, *args: str) -> Child:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-        if "ready" not in line:
-            raise RuntimeError(f"child {args} did not start: {line!r}")
+        process, _ready = await start_ready(*args, stdin=asyncio.subprocess.PIPE)
         return cls(process)
 
     async def report(self) -> dict[str, Any]:
@@ -182,46 +157,15 @@ class Child:
             await self.process.wait()
 
 
-@contextlib.asynccontextmanager
-async def api_server() -> AsyncIterator[Path]:
-    with tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = Path(tmp) / "kubeconfig"
-        crd_args = [arg for path in CRDS for arg in ("--crd-dir", str(path))]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "framework.envtest",
-            "--kubeconfig-out",
-            str(kubeconfig),
-            *crd_args,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
-        try:
-            assert process.stdout is not None
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            if "ready" not in line:
-                raise RuntimeError(f"API server did not start: {line!r}")
-            yield kubeconfig
-        finally:
-            process.terminate()
-            await process.wait()
-
-
 # -- measurements --------------------------------------------------------------------------------
 
 
 async def ceiling_patch_rate(kubeconfig: Path) -> float:
     """Raw merge-PATCH/s on one Workspace's status, PATCHERS in flight."""
-    config = yaml.safe_load(await asyncio.to_thread(kubeconfig.read_text))
-    cluster = config["clusters"][0]["cluster"]
-    token = config["users"][0]["user"]["token"]
-    context: ssl.SSLContext | None = None
-    if "certificate-authority-data" in cluster:
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        context = ssl.create_default_context(cadata=ca)
+    server, token, ca = await asyncio.to_thread(server_access, kubeconfig)
+    context = ssl.create_default_context(cadata=ca) if ca is not None else None
     headers = {"Authorization": f"Bearer {token}"}
-    base = f"{cluster['server']}/apis/{WORKSPACE.group}/{WORKSPACE.version}/namespaces/{NAMESPACE}"
+    base = f"{server}/apis/{WORKSPACE.group}/{WORKSPACE.version}/namespaces/{NAMESPACE}"
     connector = aiohttp.TCPConnector(ssl=context if context is not None else False)
     async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
         create = {**headers, "Content-Type": "application/json"}
@@ -276,28 +220,21 @@ async def drive(kubeconfig: Path, n: int) -> tuple[float, list[float]]:
         informer.start()
         await informer.wait_until_ready()
         names = [f"ws-{index:05d}" for index in range(n)]
-        queue = iter(names)
         started = time.perf_counter()
 
-        async def creator() -> None:
-            for name in queue:
-                sent[name] = time.perf_counter()
-                await client.create(workspace(name))
+        async def create(index: int) -> None:
+            sent[names[index]] = time.perf_counter()
+            await client.create(workspace(names[index]))
 
-        await asyncio.gather(*(creator() for _ in range(CREATORS)))
+        await in_flight(n, create, CREATORS)
         await asyncio.wait_for(all_running.wait(), timeout=max(120.0, n * 0.2))
         await informer.stop()
         elapsed = max(running.values()) - started
         return elapsed, [running[name] - sent[name] for name in names]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def run(n: int, workers: int) -> dict[str, Any]:
-    async with api_server() as kubeconfig:
+    async with api_server(CRDS) as kubeconfig:
         patch_rate = await ceiling_patch_rate(kubeconfig)
         common = ("--kubeconfig", str(kubeconfig), "--workers", str(workers))
         simulator = await Child.start(__file__, "--role", "simulator", *common)
@@ -366,7 +303,7 @@ def main() -> None:
     print(f"raw merge-PATCH/s        {r['raw_patch_per_second']:.0f}")
     print(f"ceiling                  {r['ceiling_objects_per_second']:.1f} objects/s")
     print(f"ratio to ceiling         {r['ratio_to_ceiling']:.2f} (target >= 0.5)")
-    print(json.dumps(r))
+    print_json_line(r)
 
 
 if __name__ == "__main__":

@@ -22,50 +22,28 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import random
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from benchlib import (
+    GROUP,
+    NAMESPACE,
+    PAYLOAD,
+    api_server,
+    crd,
+    in_flight,
+    print_json_line,
+    rss_bytes,
+)
+
 from framework.cache import Cache
 from framework.client import Client
 from framework.informer import Informer
-from framework.resources import GroupVersionKind, ResourceInfo
 
-GROUP = "bench.kubeloop.dev"
-NAMESPACE = "default"
-BENCH = ResourceInfo(
-    gvk=GroupVersionKind(GROUP, "v1", "Payload"),
-    plural="payloads",
-    singular="payload",
-    namespaced=True,
-    subresources=frozenset({"status"}),
-)
-CRD = f"""
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: payloads.{GROUP}
-spec:
-  group: {GROUP}
-  scope: Namespaced
-  names: {{plural: payloads, singular: payload, kind: Payload, listKind: PayloadList}}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      subresources: {{status: {{}}}}
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-            status: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
 TARGETS = {"bytes_ratio": 1.5, "sync_seconds": 2.0, "cache_reads_per_second": 100_000.0}
 
 
@@ -83,42 +61,9 @@ def payload(index: int) -> dict[str, Any]:
     }
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-async def start_server(workdir: Path) -> tuple[asyncio.subprocess.Process, Path]:
-    """The embedded API server in a child process, serving the Payload CRD, once ready."""
-    crd = workdir / "crd.yaml"
-    crd.write_text(CRD)
-    kubeconfig = workdir / "kubeconfig"
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "framework.envtest", "--kubeconfig-out", str(kubeconfig)),
-        *("--crd-dir", str(crd)),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    line = await asyncio.wait_for(server.stdout.readline(), timeout=60)
-    if b"ready" not in line:
-        server.terminate()
-        raise RuntimeError(f"the API server did not start: {line!r}")
-    return server, kubeconfig
-
-
-async def create_objects(client: Client, count: int, concurrency: int = 32) -> None:
-    indexes = iter(range(count))
-
-    async def worker() -> None:
-        for index in indexes:
-            await client.create(payload(index))
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
 async def timed_sync(client: Client) -> tuple[float, Cache]:
     cache = Cache(client)
-    cache.informer(BENCH)
+    cache.informer(PAYLOAD)
     start = time.perf_counter()
     await cache.start()
     await cache.wait_for_sync()
@@ -126,7 +71,7 @@ async def timed_sync(client: Client) -> tuple[float, Cache]:
 
 
 async def synced_informer(client: Client) -> Informer:
-    informer = Informer(client, BENCH)
+    informer = Informer(client, PAYLOAD)
     informer.start()
     await informer.wait_for_sync()
     await informer.stop()
@@ -137,7 +82,7 @@ async def held_memory(kubeconfig: str) -> dict[str, float]:
     """Run in a fresh process: the RSS growth across one informer's sync, then the memory
     tracemalloc sees held by a second one, each after a full collection, and the JSON size."""
     async with await Client.from_kubeconfig(kubeconfig) as client:
-        await client.get(BENCH, payload(0)["metadata"]["name"], namespace=NAMESPACE)  # warm up
+        await client.get(PAYLOAD, payload(0)["metadata"]["name"], namespace=NAMESPACE)  # warm up
         gc.collect()
         rss_before = rss_bytes()
         first = await synced_informer(client)
@@ -165,11 +110,11 @@ async def held_memory_in_child(kubeconfig: Path) -> dict[str, float]:
 
 
 async def reads_per_second(cache: Cache, names: list[str], reads: int) -> tuple[float, float]:
-    store = cache.informer(BENCH).store
+    store = cache.informer(PAYLOAD).store
     keys = [f"{NAMESPACE}/{name}" for name in names]
     start = time.perf_counter()
     for name in names[:reads]:
-        await cache.get(BENCH, name, namespace=NAMESPACE)
+        await cache.get(PAYLOAD, name, namespace=NAMESPACE)
     cache_rate = min(reads, len(names)) / (time.perf_counter() - start)
     start = time.perf_counter()
     for key in keys[:reads]:
@@ -179,25 +124,22 @@ async def reads_per_second(cache: Cache, names: list[str], reads: int) -> tuple[
 
 
 async def bench(objects: int, rounds: int, reads: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server, kubeconfig = await start_server(Path(tmp))
-        try:
-            async with await Client.from_kubeconfig(kubeconfig) as client:
-                await create_objects(client, objects)
-                syncs = []
-                for _ in range(rounds):
-                    seconds, cache = await timed_sync(client)
-                    syncs.append(seconds)
-                    await cache.stop()
-                memory = await held_memory_in_child(kubeconfig)
-                assert memory["n"] == objects, "the informer holds every object"
-                seconds, cache = await timed_sync(client)
-                names = [f"payload-{random.randrange(objects):05d}" for _ in range(reads)]
-                cache_rate, store_rate = await reads_per_second(cache, names, reads)
-                await cache.stop()
-        finally:
-            server.terminate()
-            await server.wait()
+    async with (
+        api_server([crd(PAYLOAD)]) as kubeconfig,
+        await Client.from_kubeconfig(kubeconfig) as client,
+    ):
+        await in_flight(objects, lambda index: client.create(payload(index)), lanes=32)
+        syncs = []
+        for _ in range(rounds):
+            seconds, cache = await timed_sync(client)
+            syncs.append(seconds)
+            await cache.stop()
+        memory = await held_memory_in_child(kubeconfig)
+        assert memory["n"] == objects, "the informer holds every object"
+        seconds, cache = await timed_sync(client)
+        names = [f"payload-{random.randrange(objects):05d}" for _ in range(reads)]
+        cache_rate, store_rate = await reads_per_second(cache, names, reads)
+        await cache.stop()
     json_size = memory["json"] / objects
     rss, traced = memory["rss"], memory["traced"]
     return {
@@ -221,7 +163,7 @@ def main() -> None:
     parser.add_argument("--held-memory", metavar="KUBECONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.held_memory:
-        print(json.dumps(asyncio.run(held_memory(args.held_memory))))
+        print_json_line(asyncio.run(held_memory(args.held_memory)))
         return
     figures = asyncio.run(bench(args.objects, args.rounds, args.reads))
     json_size = figures["json_bytes_per_object"]
@@ -237,7 +179,7 @@ def main() -> None:
         f"(target >= {TARGETS['cache_reads_per_second']:.0f}), "
         f"{figures['store_reads_per_second']:.0f}/s from the store"
     )
-    print(json.dumps(figures))
+    print_json_line(figures)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,19 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
 
+from framework.client import Client
+from framework.resources import GroupVersionKind
+
 E2E_DIR = Path(__file__).resolve().parent
 KUBECTL = Path(sys.executable).parent / "kubectl"
 HOW = "run `make e2e-kind` (needs kind and Docker)"
+NAMESPACE = GroupVersionKind("", "v1", "Namespace")
 
 
 def cluster_unreachable(kubectl: Path = KUBECTL, timeout: float = 10.0) -> str | None:
@@ -64,3 +69,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if reason is not None:
         for item in ours:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    """A client on the cluster of $KUBECONFIG."""
+    async with await Client.from_kubeconfig(os.environ["KUBECONFIG"]) as found:
+        yield found
+
+
+@pytest.fixture
+async def namespace(client: Client, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace named after the test module (test_x_e2e.py: e2e-x-<random>),
+    deleted after the test."""
+    module = request.path.stem.removeprefix("test_").removesuffix("_e2e").replace("_", "-")
+    name = f"e2e-{module}-{uuid.uuid4().hex[:8]}"
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        await client.delete(NAMESPACE, name)

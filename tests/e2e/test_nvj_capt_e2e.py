@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from framework.client import Client
 from framework.errors import NotFound
@@ -29,24 +25,7 @@ CLUSTER = GroupVersionKind("cluster.x-k8s.io", "v1beta1", "Cluster")
 WORKSPACE = GroupVersionKind("tf.upbound.io", "v1beta1", "Workspace")
 SECRET = GroupVersionKind("", "v1", "Secret")
 POD = GroupVersionKind("", "v1", "Pod")
-NAMESPACE = GroupVersionKind("", "v1", "Namespace")
 WAIT = 180.0
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    async with await Client.from_kubeconfig(os.environ["KUBECONFIG"]) as found:
-        yield found
-
-
-@pytest.fixture
-async def namespace(client: Client) -> AsyncIterator[str]:
-    name = f"e2e-nvj-capt-{uuid.uuid4().hex[:8]}"
-    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
-        yield name
-    finally:
-        await client.delete(NAMESPACE, name)
 
 
 async def wait_for(

@@ -9,12 +9,7 @@ through deletion (the finalizer removes the NodeClaims)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from framework.client import Client
 from framework.errors import NotFound
@@ -24,24 +19,7 @@ JSON = dict[str, Any]
 WORKSPACE = GroupVersionKind("workspace.kubeloop.dev", "v1alpha1", "Workspace")
 NODECLAIM = GroupVersionKind("karpenter.sh", "v1", "NodeClaim")
 DEPLOYMENT = GroupVersionKind("apps", "v1", "Deployment")
-NAMESPACE = GroupVersionKind("", "v1", "Namespace")
 WAIT = 120.0
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    async with await Client.from_kubeconfig(os.environ["KUBECONFIG"]) as found:
-        yield found
-
-
-@pytest.fixture
-async def namespace(client: Client) -> AsyncIterator[str]:
-    name = f"e2e-workspace-{uuid.uuid4().hex[:8]}"
-    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
-        yield name
-    finally:
-        await client.delete(NAMESPACE, name)
 
 
 def workspace(name: str, namespace: str, instance_type: str) -> JSON:

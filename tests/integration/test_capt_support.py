@@ -6,14 +6,15 @@ actors they need, bounded waits, and the phase-transition counts of a controller
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import CollectorRegistry
+from test_common_support import JSON, eventually, phase_of, transitions
+from test_manager_support import started
 
 from api.controlplane.v1beta1 import CAPTControlPlane
 from api.external.clusterapi import CLUSTER_NAME_LABEL
@@ -28,12 +29,9 @@ from framework.informer import EventHandler
 from framework.manager import Manager, ManagerOptions, Setup
 from framework.resources import GroupVersionKind
 
-T = TypeVar("T")
-JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATHS = (ROOT / "config/crd/bases", ROOT / "config/crd/external")
 FAST = StageTiming(scale=0.05)
-WAIT = 15.0
 
 
 @dataclass
@@ -83,18 +81,7 @@ class Running:
 
     def transitions(self, controller: str) -> set[tuple[str, str]]:
         """The (from, to) phase transitions the controller recorded (initial entries left out)."""
-        seen = set()
-        for metric in self.registry.collect():
-            for sample in metric.samples:
-                labels = sample.labels
-                if (
-                    sample.name.endswith("phase_transitions_total")
-                    and labels.get("controller") == controller
-                    and labels.get("from")
-                    and sample.value > 0
-                ):
-                    seen.add((labels["from"], labels["to"]))
-        return seen
+        return transitions(self.registry, controller)
 
 
 @asynccontextmanager
@@ -128,19 +115,8 @@ async def managed(client: Client, setups: Sequence[Setup]) -> AsyncIterator[Mana
         ManagerOptions(metrics_address=None, health_address=None),
         registry=CollectorRegistry(),
     )
-    await manager.setup(*setups)
-    task = asyncio.create_task(manager.run())
-    started = asyncio.create_task(manager.wait_started())
-    await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-    started.cancel()
-    if task.done():
-        task.result()
-    try:
+    async with started(manager, setups):
         yield manager
-    finally:
-        manager.stop()
-        async with asyncio.timeout(30):
-            await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -161,36 +137,12 @@ async def running(
         yield Running(env, client, manager, manager.registry)
 
 
-async def eventually(fetch: Callable[[], Awaitable[T]], predicate: Callable[[T], bool]) -> T:
-    """Poll `fetch` until `predicate` holds of its result (within WAIT s); returns that result."""
-    value = await fetch()
-    async with asyncio.timeout(WAIT):
-        while not predicate(value):
-            await asyncio.sleep(0.05)
-            value = await fetch()
-    return value
-
-
-def phase_of(obj: JSON | None) -> str | None:
-    phase = ((obj or {}).get("status") or {}).get("phase")
-    return None if phase is None else str(phase)
-
-
 def provider_settled(obj: JSON) -> bool:
     """A Cluster API provider object is Ready, or Failed with its failure fields written."""
     status = obj.get("status") or {}
     return status.get("phase") == "Ready" or bool(
         status.get("phase") == "Failed" and status.get("failureReason")
     )
-
-
-def condition(obj: JSON | None, type_: str) -> JSON:
-    """The condition of `type_` in the object's status ({} when absent)."""
-    for entry in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if entry.get("type") == type_:
-            found: JSON = entry
-            return found
-    return {}
 
 
 def capt_cluster(name: str, **spec: Any) -> JSON:

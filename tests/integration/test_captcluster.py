@@ -12,13 +12,11 @@ from test_capt_support import (
     Running,
     capt_cluster,
     cluster_api_cluster,
-    condition,
-    eventually,
-    phase_of,
     provider_settled,
     running,
     workspace_status,
 )
+from test_common_support import condition, eventually, phase_of
 
 from api.infrastructure.v1beta1 import CAPTCluster
 from controllers import captcluster

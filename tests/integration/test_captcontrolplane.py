@@ -13,13 +13,11 @@ from test_capt_support import (
     Running,
     capt_control_plane,
     cluster_api_cluster,
-    condition,
-    eventually,
-    phase_of,
     provider_settled,
     running,
     workspace_status,
 )
+from test_common_support import condition, eventually, phase_of
 
 from api.controlplane.v1beta1 import CAPTControlPlane
 from controllers import captcontrolplane

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_common_support import crd
 
 from framework.envtest.apiserver import ApiServer
 from framework.envtest.binaries import (
@@ -30,6 +31,7 @@ from framework.envtest.binaries import (
     install_crds,
     write_service_account_keys,
 )
+from framework.resources import GroupVersionKind
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
@@ -384,29 +386,7 @@ async def test_missing_binaries_fail_before_anything_starts(
 
 # --- CRD installation over HTTP (against the embedded API server) ----------------------------
 
-WIDGET_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {
-        "group": "example.com",
-        "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+WIDGET_CRD = crd(GroupVersionKind("example.com", "v1", "Widget"), "widgets")
 
 
 def renamed(crd: dict[str, Any], name: str, plural: str) -> dict[str, Any]:

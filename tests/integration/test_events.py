@@ -1,6 +1,6 @@
 """The event recorder against the embedded API server: an event created, its series updated on
 repeats within 6 minutes (FakeClock), a new event after that, an expired event recreated, a
-rejected event counted, and the events listed by kubectl."""
+rejected event counted, the events listed by kubectl, and events emitted in the background."""
 
 from __future__ import annotations
 
@@ -118,3 +118,25 @@ async def test_kubectl_lists_the_events(
     [name] = result.stdout.split()
     [event] = await stored_events(kube)
     assert name == f"event.events.k8s.io/{event['metadata']['name']}"
+
+
+async def test_emitted_events_are_written_in_the_background_until_flushed(
+    kube: Client, target: Any
+) -> None:
+    registry = CollectorRegistry()
+    recorder = EventRecorder(
+        kube, CONTROLLER, "pod-1", clock=FakeClock(), registry=registry, backlog=3, writers=2
+    )
+    for note in ("one", "two", "three"):
+        await recorder.event(target, "Normal", "Provisioning", "Provision", note, wait=False)
+    await recorder.event(target, "Normal", "Dropped", "Provision", "backlog full", wait=False)
+    await recorder.flush()
+    [event] = await stored_events(kube)
+    assert (event["note"], event["series"]["count"]) == ("one", 3)
+    failures = registry.get_sample_value(
+        "kubeloop_event_recording_failures_total", {"type": "Normal"}
+    )
+    assert failures == 1.0
+    await recorder.event(target, "Warning", "Bad", "Check", "after the flush", wait=False)
+    await recorder.flush()
+    assert sorted(e["reason"] for e in await stored_events(kube)) == ["Bad", "Provisioning"]

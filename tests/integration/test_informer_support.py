@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from test_common_support import crd
 
 from framework.client import Client
 from framework.envtest import Environment
@@ -27,7 +28,6 @@ GADGET = ResourceInfo(
     namespaced=True,
     subresources=frozenset({"status"}),
 )
-_FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 class Gadget(KubeObject):
@@ -38,30 +38,7 @@ class Gadget(KubeObject):
 
 
 def gadget_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": _FREE_FORM, "status": _FREE_FORM},
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd(GADGET_GVK, "gadgets")
 
 
 def gadget(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:

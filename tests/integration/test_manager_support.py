@@ -6,7 +6,7 @@ manager running on the embedded API server with port-0 loopback servers, and HTT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ from framework.client import Client
 from framework.controller import ControllerBuilder, Request, Result
 from framework.envtest import Environment
 from framework.informer import InformerOptions
-from framework.manager import Manager, ManagerOptions
+from framework.manager import Manager, ManagerOptions, Setup
 from framework.phase import PhaseMachine
 from framework.rbac import rbac
 from framework.settings import BindAddress
@@ -84,10 +84,18 @@ async def managed(
         "informer_options": InformerOptions(missing_kind_retry=0.2),
     }
     manager = Manager(client, ManagerOptions(**(defaults | options)))
+    async with started(manager, setups) as task:
+        yield manager, task
+
+
+@asynccontextmanager
+async def started(manager: Manager, setups: Sequence[Setup]) -> AsyncIterator[asyncio.Task[None]]:
+    """`manager` with `setups` set up and started, and the task running it; stopped and
+    awaited on exit unless the test did."""
     await manager.setup(*setups)
     task = await manager.start()
     try:
-        yield manager, task
+        yield task
     finally:
         manager.stop()
         async with asyncio.timeout(30):

@@ -9,14 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from test_capt_support import (
-    Running,
-    condition,
-    managed,
-    phase_log,
-    phase_of,
-    running,
-)
+from test_capt_support import Running, managed, phase_log, running
+from test_common_support import condition, phase_of
 
 from api.mlops.v1alpha1 import NotebookValidationJob
 from controllers import notebookvalidationjob as nvj

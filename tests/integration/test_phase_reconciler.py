@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from test_apiserver_support import KUBECTL
+from test_common_support import phase_of
 from test_phase_reconciler_support import (
     CONTROLLER,
     GIZMO,
@@ -20,7 +21,6 @@ from test_phase_reconciler_support import (
     Harness,
     KStatus,
     assert_kstatus,
-    phase_of,
     running,
     status_of,
 )
@@ -167,6 +167,7 @@ async def test_every_edge_is_walked_and_recorded() -> None:
         assert h.metric("phase_duration_seconds_count", phase="Running") == 4
         assert h.metric("phase_duration_seconds_count", phase="Failed") == 0
 
+        await h.reconciler.context.recorder.flush()
         events = (await h.client.list(EVENT_GVK, namespace="default")).items
         about_a = {e["reason"] for e in events if e["regarding"]["name"] == "a"}
         assert {"Degraded", "Succeeded"} <= about_a

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
+from test_common_support import JSON, WAIT, crd, eventually, phase_of
 
+from api.common import FRAMEWORK_STATUS_FIELDS
 from framework.cache import Cache
 from framework.client import Client
 from framework.conditions import READY, RECONCILING, STALLED, condition_status
@@ -29,11 +31,8 @@ from framework.resources import GroupVersionKind
 from framework.status import StatusWriter
 from framework.tracker import StatusTracker
 
-JSON = dict[str, Any]
 GIZMO = GroupVersionKind("test.kubeloop.dev", "v1", "Gizmo")
 CONTROLLER = "gizmo"
-WAIT = 15.0
-"""Seconds any wait for the reconciler may take before the test fails."""
 
 _STRING = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
@@ -68,36 +67,7 @@ STATUS_SCHEMA: JSON = {
 
 
 def gizmo_crd() -> JSON:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gizmos.test.kubeloop.dev"},
-        "spec": {
-            "group": GIZMO.group,
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                },
-                                "status": STATUS_SCHEMA,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd(GIZMO, "gizmos", status=STATUS_SCHEMA)
 
 
 def gizmo(name: str, **spec: Any) -> JSON:
@@ -189,12 +159,7 @@ class Harness:
 
     async def wait_for(self, name: str, check: Callable[[JSON], bool]) -> JSON:
         """Poll the API until `check(object)` holds (within WAIT seconds); return it."""
-        async with asyncio.timeout(WAIT):
-            while True:
-                obj = await self.get(name)
-                if check(obj):
-                    return obj
-                await asyncio.sleep(0.05)
+        return await eventually(lambda: self.get(name), check)
 
     async def wait_for_phase(self, name: str, phase: str) -> JSON:
         return await self.wait_for(name, lambda o: phase_of(o) == phase)
@@ -209,16 +174,6 @@ class Harness:
 
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, {"controller": CONTROLLER, **labels}) or 0.0
-
-
-FRAMEWORK_FIELDS = (
-    "observedGeneration",
-    "phase",
-    "message",
-    "phaseTransitionTime",
-    "startTime",
-    "conditions",
-)
 
 
 @dataclass(frozen=True)
@@ -236,7 +191,7 @@ def assert_kstatus(version: JSON, expected: KStatus) -> None:
     status = version.get("status")
     if not status:
         return
-    assert all(name in status for name in FRAMEWORK_FIELDS), status
+    assert all(name in status for name in FRAMEWORK_STATUS_FIELDS), status
     phase = status["phase"]
     assert status_of(version, READY) == str(phase in expected.ready), status
     assert status_of(version, RECONCILING) == str(phase not in expected.settled), status
@@ -244,11 +199,6 @@ def assert_kstatus(version: JSON, expected: KStatus) -> None:
     for type_ in (READY, RECONCILING, STALLED):
         assert condition(version, type_)["observedGeneration"] == status["observedGeneration"]
     assert status["observedGeneration"] <= version["metadata"]["generation"]
-
-
-def phase_of(obj: JSON) -> str | None:
-    phase: str | None = (obj.get("status") or {}).get("phase")
-    return phase
 
 
 def condition(obj: JSON, type_: str) -> JSON:

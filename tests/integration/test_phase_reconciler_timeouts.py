@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from test_common_support import phase_of
 from test_phase_reconciler_support import (
     GIZMO,
     KStatus,
     assert_kstatus,
     condition,
-    phase_of,
     running,
     status_of,
 )

@@ -5,14 +5,14 @@ and a simulator, object builders, and a bounded wait for a condition.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import CollectorRegistry
+from test_common_support import JSON, condition, crd, eventually
 
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
@@ -21,9 +21,6 @@ from framework.envtest.simulator import Actor, FailureInjection, Simulator, Stag
 from framework.envtest.simulator.objects import DEPLOYMENT, JOB, NODE, POD
 from framework.errors import NotFound
 from framework.resources import GroupVersionKind
-
-T = TypeVar("T")
-JSON = dict[str, Any]
 
 KARPENTER_CRD = (
     Path(__file__).resolve().parents[2] / "config/crd/external/karpenter.sh_nodeclaims.yaml"
@@ -36,31 +33,7 @@ def nodeclaim_crd() -> str | JSON:
     """The NodeClaim CRD: the project's, or a minimal one while it is not written yet."""
     if KARPENTER_CRD.exists():
         return str(KARPENTER_CRD)
-    free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "nodeclaims.karpenter.sh"},
-        "spec": {
-            "group": "karpenter.sh",
-            "scope": "Cluster",
-            "names": {"plural": "nodeclaims", "singular": "nodeclaim", "kind": "NodeClaim"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": free, "status": free},
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd(NODECLAIM, "nodeclaims", scope="Cluster")
 
 
 @dataclass
@@ -108,28 +81,6 @@ async def simulating(
             )
             async with simulator:
                 yield Cluster(env, client, simulator, registry)
-
-
-async def eventually(
-    fetch: Callable[[], Awaitable[T]], predicate: Callable[[T], bool], within: float = 10.0
-) -> T:
-    """Poll `fetch` until `predicate` holds of its result (for at most `within` seconds);
-    returns that result."""
-    value = await fetch()
-    async with asyncio.timeout(within):
-        while not predicate(value):
-            await asyncio.sleep(0.02)
-            value = await fetch()
-    return value
-
-
-def condition(obj: JSON | None, type_: str) -> JSON:
-    """The condition of `type_` in the object's status ({} when absent)."""
-    for entry in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if entry.get("type") == type_:
-            found: JSON = entry
-            return found
-    return {}
 
 
 def is_true(obj: JSON | None, type_: str) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+from test_common_support import condition, phase_of
 from test_workspace_support import (
     DEPLOYMENT,
     JOB,
@@ -17,9 +18,7 @@ from test_workspace_support import (
     POD,
     WORKSPACE,
     WorkspaceCluster,
-    condition,
     inference,
-    phase_of,
     tuning,
     workspace_cluster,
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from test_common_support import JSON, WAIT, phase_of, transitions
 
 from controllers.simulation.karpenter import KarpenterActor
 from controllers.workspace import (
@@ -33,7 +34,6 @@ from framework.resources import GroupVersionKind
 from framework.settings import BindAddress
 from framework.tracker import ObjectKey
 
-JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = (ROOT / "config/crd/bases", ROOT / "config/crd/external")
 WORKSPACE = GroupVersionKind("workspace.kubeloop.dev", "v1alpha1", "Workspace")
@@ -41,8 +41,6 @@ DEPLOYMENT = GroupVersionKind("apps", "v1", "Deployment")
 JOB = GroupVersionKind("batch", "v1", "Job")
 POD = GroupVersionKind("", "v1", "Pod")
 NAMESPACE = "default"
-WAIT = 15.0
-"""Seconds any wait may take before the test fails."""
 
 TIMING = StageTiming(scale=0.02, delays={"karpenter.launch": 0.4, "kubelet.start": 0.6})
 """Fast stages, except that Pending (launch) and Creating (pod start) last long enough for a
@@ -78,20 +76,6 @@ def _workspace(name: str, instance_type: str, count: int, workload: JSON) -> JSO
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {"resource": {"instanceType": instance_type, "count": count}, **workload},
     }
-
-
-def phase_of(obj: JSON | None) -> str | None:
-    phase: str | None = ((obj or {}).get("status") or {}).get("phase")
-    return phase
-
-
-def condition(obj: JSON | None, type_: str) -> JSON:
-    """The wire condition of `type_` ({} when absent)."""
-    for entry in ((obj or {}).get("status") or {}).get("conditions") or ():
-        if entry.get("type") == type_:
-            found: JSON = entry
-            return found
-    return {}
 
 
 def contains_run(sequence: list[str], run: list[str]) -> bool:
@@ -187,18 +171,7 @@ class WorkspaceCluster:
 
     def transitions(self) -> set[tuple[str, str]]:
         """Every (from, to) the controller counted in the phase-transition metric."""
-        found = set()
-        for family in self.registry.collect():
-            for sample in family.samples:
-                labels = sample.labels
-                if (
-                    sample.name.endswith("phase_transitions_total")
-                    and labels.get("controller") == CONTROLLER
-                    and labels.get("from")
-                    and sample.value > 0
-                ):
-                    found.add((labels["from"], labels["to"]))
-        return found
+        return transitions(self.registry, CONTROLLER)
 
 
 @contextlib.asynccontextmanager

@@ -465,3 +465,23 @@ async def test_an_illegal_derived_phase_is_rejected_with_nothing_written() -> No
         await h.reconcile()
     assert h.stored["status"]["phase"] == "Pending"
     assert h.condition("Up") is None  # the conditions went nowhere either
+
+
+async def test_set_conditions_writes_other_status_fields_in_the_same_patch() -> None:
+    class Reporter(Worker):
+        @on_phase("Working")
+        async def working(self, obj: JSON) -> Result | None:
+            seen = Condition(type="Seen", status="True", reason="Looked")
+            return await self.set_conditions(obj, [seen], status={"workerNodes": ["n1"]})
+
+    h = Harness(Reporter)
+    h.api.add("g")
+    await h.settle()
+    last = h.api.status_patches[-1]["status"]
+    assert last["workerNodes"] == ["n1"]
+    assert "Seen" in {c["type"] for c in last["conditions"]}
+    written = len(h.api.status_patches)
+    await h.settle()
+    assert len(h.api.status_patches) == written  # nothing changed, nothing sent
+    with pytest.raises(ValueError, match=r"\['phase'\] are written by the framework"):
+        await h.reconciler.set_conditions(copy.deepcopy(h.stored), [], status={"phase": "X"})

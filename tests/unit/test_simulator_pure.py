@@ -23,8 +23,9 @@ from framework.envtest.simulator.engine import (
 )
 from framework.envtest.simulator.kubelet import ImageBehaviour, Kubelet, image_behaviour
 from framework.envtest.simulator.objects import POD, controller_key, set_condition
-from framework.envtest.simulator.scheduling import choose_node, misfit
+from framework.envtest.simulator.scheduling import NODE_INDEXERS, choose_node, misfit, schedule
 from framework.envtest.simulator.workloads import max_unavailable, pod_template_hash
+from framework.informer import Store, encode
 from framework.resources import GroupVersionKind
 
 JSON = dict[str, Any]
@@ -253,6 +254,41 @@ def test_choose_node_prefers_the_least_loaded_fitting_node_or_explains_why_none_
     assert chosen is None
     assert message == (
         "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    )
+
+
+def test_schedule_through_the_node_indexes_decides_as_choose_node_over_every_node() -> None:
+    taint = {"key": "sku", "value": "gpu", "effect": "NoSchedule"}
+    nodes = [
+        ready_node("a", {"pool": "x", "zone": "1"}),
+        ready_node("b", {"pool": "x", "zone": "2"}, taints=[taint]),
+        ready_node("c", {"pool": "x"}, unschedulable=True),
+        {"metadata": {"name": "d", "labels": {"pool": "x"}}},
+        ready_node("e", {"pool": "y"}),
+    ]
+    store = Store(NODE_INDEXERS)
+    for node in nodes:
+        store.upsert(node["metadata"]["name"], node, encode(node))
+    load = {"a": 2, "b": 0, "c": 0, "d": 0, "e": 1}.__getitem__
+    pods = [
+        pod_with(),
+        pod_with(nodeSelector={"pool": "x"}),
+        pod_with(nodeSelector={"pool": "x", "zone": "2"}),
+        pod_with(nodeSelector={"pool": "x", "zone": "2"}, tolerations=[{"operator": "Exists"}]),
+        pod_with(nodeSelector={"pool": "z"}),
+        pod_with(
+            affinity=affinity(
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["e"]}]}
+            )
+        ),
+    ]
+    for pod in pods:
+        assert schedule(pod, store, load) == choose_node(pod, nodes, load)
+    assert schedule(pods[2], store, load) == (
+        None,
+        "0/5 nodes are available: 2 node(s) didn't match Pod's node affinity/selector, "
+        "1 node(s) had untolerated taint {sku: gpu}, 1 node(s) were not ready, "
+        "1 node(s) were unschedulable.",
     )
 
 

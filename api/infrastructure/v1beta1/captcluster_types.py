@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from api.common import KUBELOOP_CATEGORY, Duration, KubeloopStatus, WorkspaceTemplateReference
+from api.common import (
+    KUBELOOP_CATEGORY,
+    Duration,
+    KubeloopStatus,
+    WorkspaceTemplateReference,
+    exactly_one_of,
+)
 from api.external.clusterapi import (
     CONTRACT_LABEL,
     APIEndpoint,
@@ -56,16 +62,7 @@ class CAPTClusterTimeouts(KubeModel):
 class CAPTClusterSpec(KubeModel):
     """Desired state of a CAPTCluster: a region and exactly one of vpcTemplateRef or vpc."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.vpcTemplateRef) != has(self.vpc)",
-                    "message": "exactly one of vpcTemplateRef or vpc is required",
-                }
-            ]
-        }
-    )
+    model_config = exactly_one_of("vpcTemplateRef", "vpc")
 
     region: str = Field(min_length=1)
     vpc_template_ref: WorkspaceTemplateReference | None = None

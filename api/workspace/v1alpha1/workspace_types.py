@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from api.common import KUBELOOP_CATEGORY, KubeloopStatus
+from api.common import KUBELOOP_CATEGORY, KubeloopStatus, exactly_one_of
 from framework.crdgen import PrinterColumn, custom_resource
 from framework.models import KubeModel, KubeObject
 
@@ -65,16 +65,7 @@ class PresetSpec(KubeModel):
 class InferenceSpec(KubeModel):
     """Serve a model: a catalogue preset or a custom image (exactly one)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.preset) != has(self.image)",
-                    "message": "exactly one of preset or image is required",
-                }
-            ]
-        }
-    )
+    model_config = exactly_one_of("preset", "image")
 
     preset: PresetSpec | None = None
     image: str | None = Field(default=None, min_length=1)
@@ -106,16 +97,7 @@ class TuningSpec(KubeModel):
 class WorkspaceSpec(KubeModel):
     """Desired state of a Workspace: resources plus exactly one of inference or tuning."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.inference) != has(self.tuning)",
-                    "message": "exactly one of inference or tuning is required",
-                }
-            ]
-        }
-    )
+    model_config = exactly_one_of("inference", "tuning")
 
     resource: ResourceSpec
     inference: InferenceSpec | None = None

@@ -45,7 +45,7 @@ from framework.cache import Cache
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import AlreadyExists, Conflict, NotFound
-from framework.informer import EventHandler, IndexFunc, Informer, index_by_owner_uid
+from framework.informer import EventHandler, IndexFunc, Informer, Store, index_by_owner_uid
 from framework.metrics import per_registry
 from framework.resources import GroupVersionKind
 from framework.status import StatusWriter
@@ -242,6 +242,11 @@ class World:
         """Objects of `gvk` with an owner reference to `owner`'s uid."""
         uid = str((owner.get("metadata") or {}).get("uid") or "")
         return await self.by_index(gvk, OWNER_UID_INDEX, uid) if uid else []
+
+    async def store(self, gvk: GroupVersionKind) -> Store:
+        """The cached objects of `gvk` as a store, once it holds this simulator's writes (for
+        reads through indexes that decode only what they need)."""
+        return await self.cache.settled_store(gvk)
 
     def peek(self, key: ObjectKey) -> JSON | None:
         """The cached object, without waiting for pending writes (for `keys_for`)."""

@@ -57,9 +57,9 @@ from framework.envtest.simulator.objects import (
     set_condition,
     timestamp,
 )
-from framework.envtest.simulator.scheduling import choose_node
+from framework.envtest.simulator.scheduling import NODE_INDEXERS, schedule
 from framework.errors import NotFound
-from framework.informer import IndexFunc
+from framework.informer import IndexFunc, Store
 from framework.resources import GroupVersionKind
 
 __all__ = [
@@ -256,7 +256,7 @@ class Kubelet:
     kinds: tuple[GroupVersionKind, ...] = (NODE, POD, REPLICA_SET, DEPLOYMENT, JOB)
 
     def indexers(self) -> Mapping[GroupVersionKind, Mapping[str, IndexFunc]]:
-        return {POD: {NODE_NAME_INDEX: _node_name}}
+        return {POD: {NODE_NAME_INDEX: _node_name}, NODE: NODE_INDEXERS}
 
     def keys_for(self, world: World, obj: JSON) -> Iterable[ObjectKey]:
         key = ObjectKey.of(obj)
@@ -309,8 +309,8 @@ class Kubelet:
             if node is None:
                 return await self._orphaned(world, key, node_name)
         elif not condition_true(pod, "PodScheduled"):
-            nodes = await world.list(NODE)
-            if nodes:
+            nodes = await world.store(NODE)
+            if len(nodes):
                 return await self._schedule(world, key, pod, nodes)
         if not (pod.get("status") or {}).get("startTime"):
             await self._admit(world, pod, node)
@@ -332,12 +332,12 @@ class Kubelet:
         return 1.0  # the cache has not seen the Node yet
 
     async def _schedule(
-        self, world: World, key: ObjectKey, pod: JSON, nodes: list[JSON]
+        self, world: World, key: ObjectKey, pod: JSON, nodes: Store
     ) -> float | None:
         def load(node: str) -> int:
             return len(world.indexed_keys(POD, NODE_NAME_INDEX, node))
 
-        chosen, message = choose_node(pod, nodes, load)
+        chosen, message = schedule(pod, nodes, load)
         if chosen is None:
             now = timestamp(world.clock)
             await world.patch_status(
