@@ -14,9 +14,10 @@ isomorphic events are remembered in an LRU cache of bounded size.
 
 `event()` writes before it returns; `event(..., wait=False)` (what reconcilers use, so that no
 reconcile waits for an event) advances the series at once and leaves the write to background
-tasks (at most `WRITERS` at a time); at most `BACKLOG` events wait for them, later ones are
-dropped as failures. `flush()` waits until every such event has been written (or has failed):
-call it before stopping, and in tests before reading events.
+tasks (at most `WRITERS` at a time); at most `BACKLOG` events wait for them: past that the
+caller writes its event itself before returning (back-pressure, nothing dropped). `flush()`
+waits until every such event has been written (or has failed): call it before stopping, and in
+tests before reading events.
 
 Recording never raises into the caller: a failure is logged and counted in
 `kubeloop_event_recording_failures_total{type}` on the recorder's metrics registry.
@@ -248,14 +249,13 @@ class EventRecorder:
         wait: bool = True,
     ) -> None:
         """Record that `action` happened to `regarding` for `reason`; never raises. With
-        `wait=False` the write is left to the background (see the module docstring)."""
+        `wait=False` the write is left to the background unless the backlog is full (see the
+        module docstring)."""
         try:
-            if not wait and len(self._backlog) >= self._backlog_limit:
-                raise RuntimeError(f"{len(self._backlog)} events wait to be written already")
             entry = self._cache.observe(
                 self._new_event(regarding, type_, reason, action, note, related)
             )
-            if wait:
+            if wait or len(self._backlog) >= self._backlog_limit:
                 await self._write_locked(entry)
             else:
                 self._backlog.append((entry, _describe(regarding)))
