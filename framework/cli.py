@@ -43,7 +43,13 @@ Clients identify themselves by user agent: `kubeloop-manager/<version>` (the con
 The first SIGINT or SIGTERM shuts down gracefully; a second one cancels at once. Exit codes:
 0 after a clean shutdown, 1 when starting fails, leadership is lost, a check fails or a second
 signal forced the exit, 2 for invalid settings or arguments; the reason is printed as one line
-on stderr. `--namespace` is refused (exit 2): the manager's cache watches all namespaces.
+on stderr.
+
+`--namespace` (repeatable) limits what the manager's cache holds of namespaced kinds to those
+namespaces (cluster-scoped kinds are still watched cluster-wide; the Lease and Events are
+unaffected); a Role in each namespace would then do for the namespaced rules, though `manager
+rbac` still renders one ClusterRole. With `manager local --apply-samples`, samples in other
+namespaces (a sample without one goes to "default") are not created, and the CLI says which.
 """
 
 from __future__ import annotations
@@ -185,8 +191,6 @@ def _manager_options(settings: ManagerSettings, *, loopback: bool) -> ManagerOpt
             return BindAddress(LOOPBACK, address.port)
         return address
 
-    if settings.namespace:
-        raise UsageError("--namespace is not supported yet: the manager watches all namespaces")
     election = settings.leader_election_config() if settings.leader_elect else None
     return ManagerOptions(
         metrics_address=bind(settings.metrics_bind_address),
@@ -194,6 +198,7 @@ def _manager_options(settings: ManagerSettings, *, loopback: bool) -> ManagerOpt
         leader_election=election,
         graceful_shutdown_timeout=settings.graceful_shutdown_timeout,
         max_concurrent_reconciles=settings.max_concurrent_reconciles,
+        namespaces=tuple(settings.namespace),
     )
 
 
@@ -323,11 +328,15 @@ def _read_manifests(directory: Path) -> list[dict[str, Any]]:
     ]
 
 
-async def _apply_manifests(client: Client, directory: Path) -> tuple[list[Sample], int]:
+async def _apply_manifests(
+    client: Client, directory: Path, namespaces: Sequence[str] = ()
+) -> tuple[list[Sample], int, list[Sample]]:
     """Create every object in the YAML files of `directory` (namespaced objects without a
-    namespace go to "default"); returns them and how many were created (existing ones are
-    kept)."""
+    namespace go to "default") except, when `namespaces` are given, namespaced ones outside
+    them; returns the samples, how many were created (existing ones are kept) and the
+    samples left out."""
     samples: list[Sample] = []
+    skipped: list[Sample] = []
     created = 0
     for doc in _read_manifests(directory):
         gvk = GroupVersionKind.from_api_version(doc["apiVersion"], doc["kind"])
@@ -336,13 +345,17 @@ async def _apply_manifests(client: Client, directory: Path) -> tuple[list[Sample
         if info.namespaced:
             metadata.setdefault("namespace", "default")
         expected = (metadata.get("annotations") or {}).get(EXPECTED_PHASE_ANNOTATION)
-        samples.append(Sample(gvk, metadata["name"], metadata.get("namespace"), expected))
+        sample = Sample(gvk, metadata["name"], metadata.get("namespace"), expected)
+        if namespaces and info.namespaced and sample.namespace not in namespaces:
+            skipped.append(sample)
+            continue
+        samples.append(sample)
         try:
             await client.create(doc)
         except AlreadyExists:
             continue
         created += 1
-    return samples, created
+    return samples, created, skipped
 
 
 class _Phases:
@@ -480,10 +493,13 @@ async def _local(args: argparse.Namespace, settings: ManagerSettings) -> None:
             _print(f"kubectl: {kubectl} get kubeloop -A")
             _print_status_url(manager)
             if apply:
-                phases.samples, created = await _apply_manifests(
-                    phases.client, Path(args.samples_dir)
+                phases.samples, created, skipped = await _apply_manifests(
+                    phases.client, Path(args.samples_dir), settings.namespace
                 )
                 _print(f"samples: created {created} objects from {args.samples_dir}")
+                if skipped:
+                    outside = ", ".join(map(str, skipped))
+                    _print(f"samples: not created, outside --namespace: {outside}")
                 _print(f"watch: {kubectl} get kubeloop -A -w")
 
         companion: Callable[[], Coroutine[Any, Any, None]] | None = None

@@ -93,7 +93,8 @@ class ManagerOptions:
     process holds the Lease (as the identity `leader_election` names). `identity` names this
     process in Events (reportingInstance). `informer_options`: the cache's informers' template.
     `max_concurrent_reconciles`: the workers per controller the settings ask for; setups pass
-    it to their `ControllerOptions`.
+    it to their `ControllerOptions`. `namespaces`: the only namespaces the cache holds of
+    namespaced kinds (empty: all; see `framework.cache`); the Lease and Events are unaffected.
     """
 
     metrics_address: BindAddress | None = DEFAULT_METRICS_ADDRESS
@@ -103,6 +104,7 @@ class ManagerOptions:
     identity: str = field(default_factory=default_identity)
     informer_options: InformerOptions | None = None
     max_concurrent_reconciles: int = 1
+    namespaces: tuple[str, ...] = ()
 
 
 class Manager:
@@ -125,7 +127,11 @@ class Manager:
         self.registry = registry if registry is not None else client.registry
         self.clock = clock
         self.cache = Cache(
-            client, options=self.options.informer_options, clock=clock, registry=self.registry
+            client,
+            options=self.options.informer_options,
+            namespaces=self.options.namespaces,
+            clock=clock,
+            registry=self.registry,
         )
         self.tracker = StatusTracker(clock)
         self.elector: LeaderElector | None = None
