@@ -138,6 +138,12 @@ def rss_bytes(pid: int | str = "self") -> int:
     raise RuntimeError("no VmRSS")
 
 
+def runqueue_wait_ms(pid: int | str = "self") -> float:
+    """How long process `pid`'s main thread (this one's by default) has been runnable but
+    waiting for a CPU, in ms (Linux schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e6
+
+
 def counts(registry: CollectorRegistry, suffix: str, label: str) -> dict[str, int]:
     """Sums of the counter samples named `*suffix`, by `label`."""
     found: dict[str, int] = {}
