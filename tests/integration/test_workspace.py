@@ -259,7 +259,9 @@ async def test_scaling_down_deletes_the_surplus_nodeclaims() -> None:
 
 
 async def test_pending_timeout_fails_a_workspace_that_never_provisions() -> None:
-    slow = StageTiming(scale=0.02, delays={"karpenter.launch": 60.0})
+    # The claim launches 30 s after creation, far past the 1 s timeout and the test's wait,
+    # so the workspace cannot reach Creating first even on a loaded machine.
+    slow = StageTiming(scale=0.02, delays={"karpenter.launch": 1500.0})
     settings = WorkspaceSettings(pending_timeout=1.0)
     async with workspace_cluster(slow, settings) as c:
         await c.create(inference("stuck"))

@@ -138,7 +138,11 @@ class WorkspaceCluster:
             found = await self.workspace(name) or {}
             return phase_of(found) == phase
 
-        await self.until(reached, f"workspace {name} to be {phase} (history {self.history(name)})")
+        try:
+            await self.until(reached, f"workspace {name} to be {phase}")
+        except AssertionError as error:
+            seen = f"history {self.history(name)}, last phase {phase_of(found)}"
+            raise AssertionError(f"{error} ({seen})") from None
         return found
 
     async def wait_history(self, name: str, run: list[str]) -> None:
