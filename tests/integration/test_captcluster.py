@@ -120,7 +120,7 @@ async def test_an_injected_apply_failure_is_a_terminal_error() -> None:
 
 
 async def test_a_vpc_that_never_becomes_ready_times_out() -> None:
-    slow = StageTiming(scale=0.05, delays={"crossplane.apply": 60.0})
+    slow = StageTiming(scale=0.05, delays={"crossplane.apply": 600.0})
     async with running([captcluster.setup], ACTORS, timing=slow) as cluster:
         await create(cluster, "demo", timeouts={"vpcProvisioning": "2s"})
         done = await settled(cluster, "demo")

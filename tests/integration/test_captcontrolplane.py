@@ -129,7 +129,7 @@ async def test_a_failed_apply_is_a_terminal_error() -> None:
 
 
 async def test_creation_that_outlives_its_timeout_fails() -> None:
-    slow = StageTiming(scale=0.05, delays={"crossplane.apply": 60.0})
+    slow = StageTiming(scale=0.05, delays={"crossplane.apply": 600.0})
     async with running([captcontrolplane.setup], ACTORS, timing=slow) as cluster:
         await create(cluster, "demo", timeouts={"controlPlaneCreation": "1s"})
         done = await settled(cluster, "demo-cp")

@@ -167,7 +167,7 @@ async def test_a_failing_notebook_fails_the_job() -> None:
 
 
 async def test_a_build_that_outlives_its_timeout_fails_with_build_timeout() -> None:
-    slow = StageTiming(scale=0.05, delays={"tekton.run": 60.0})
+    slow = StageTiming(scale=0.05, delays={"tekton.run": 600.0})
     async with running([nvj.setup], ACTORS, timing=slow) as cluster:
         await cluster.client.create(job("slow", build="tekton", build_timeout="1s"))
         done = await finished(cluster, "slow")
@@ -177,7 +177,7 @@ async def test_a_build_that_outlives_its_timeout_fails_with_build_timeout() -> N
 
 
 async def test_a_job_that_outlives_its_deadline_fails_with_timeout() -> None:
-    slow = StageTiming(scale=0.05, delays={"kubelet.run": 60.0})
+    slow = StageTiming(scale=0.05, delays={"kubelet.run": 600.0})
     async with running([nvj.setup], ACTORS, timing=slow) as cluster:
         await cluster.client.create(job("long", timeout="1s"))
         done = await finished(cluster, "long")
@@ -238,7 +238,7 @@ def test_build_names_follow_the_job() -> None:
 
 
 async def test_a_cancelled_build_fails_the_job() -> None:
-    slow = StageTiming(scale=0.05, delays={"tekton.run": 60.0})
+    slow = StageTiming(scale=0.05, delays={"tekton.run": 600.0})
     async with running([nvj.setup], ACTORS, timing=slow) as cluster:
         await cluster.client.create(job("stopped", build="tekton"))
         await cluster.wait_for(PIPELINE_RUN, "stopped-build", lambda run: "status" in run)
