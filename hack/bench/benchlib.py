@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from framework.logging import configure_logging  # noqa: E402
 from framework.resources import GroupVersionKind, ResourceInfo  # noqa: E402
+
+# Benchmarks print figures on stdout; the framework's own logs go to stderr, warnings only.
+configure_logging("console", "warning", stream=sys.stderr)
 
 GROUP = "bench.kubeloop.dev"
 NAMESPACE = "default"
