@@ -11,9 +11,11 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +104,18 @@ async def start_ready(
     return process, line
 
 
+@dataclass(frozen=True)
+class ServedApi:
+    """A running API server child process: its kubeconfig and process id."""
+
+    kubeconfig: Path
+    pid: int
+
+
 @contextlib.asynccontextmanager
-async def api_server(crds: Iterable[dict[str, Any] | Path], *args: str) -> AsyncIterator[Path]:
+async def api_server(crds: Iterable[dict[str, Any] | Path], *args: str) -> AsyncIterator[ServedApi]:
     """The embedded API server (`python -m framework.envtest *args`) in a child process,
-    serving `crds` (CRD dicts, or files and folders of them); yields its kubeconfig."""
+    serving `crds` (CRD dicts, or files and folders of them)."""
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         crd_args = []
@@ -119,7 +129,7 @@ async def api_server(crds: Iterable[dict[str, Any] | Path], *args: str) -> Async
             "-m", "framework.envtest", "--kubeconfig-out", str(kubeconfig), *crd_args, *args
         )
         try:
-            yield kubeconfig
+            yield ServedApi(kubeconfig, process.pid)
         finally:
             process.terminate()
             await process.wait()
@@ -140,6 +150,12 @@ def rss_bytes(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """The CPU time (user + system) process `pid` (this one by default) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def runqueue_wait_ms(pid: int | str = "self") -> float:

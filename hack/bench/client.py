@@ -65,8 +65,8 @@ async def per_request_us(operation: Callable[[], Awaitable[object]], requests: i
 
 async def bench(requests: int, rounds: int) -> dict[str, float]:
     async with (
-        api_server([crd(PAYLOAD)]) as kubeconfig,
-        await Client.from_kubeconfig(kubeconfig) as client,
+        api_server([crd(PAYLOAD)]) as served,
+        await Client.from_kubeconfig(served.kubeconfig) as client,
     ):
         await client.create(payload())
         return await measure(client, requests, rounds)

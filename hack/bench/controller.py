@@ -163,8 +163,8 @@ async def patch_rate(client: Client, patches: int, rounds: int = 3) -> float:
 
 async def bench(objects: int, workers: int) -> dict[str, float]:
     event_window = str(max(10_000, objects * 10))
-    async with api_server([crd(NOOP)], "--event-window", event_window) as kubeconfig:
-        return await run_manager(kubeconfig, objects, workers)
+    async with api_server([crd(NOOP)], "--event-window", event_window) as served:
+        return await run_manager(served.kubeconfig, objects, workers)
 
 
 def main() -> None:

@@ -10,7 +10,11 @@ watches them. Measures:
   API requests per Workspace (by method);
 - the ceiling: raw merge-PATCH/s on a Workspace's status (raw aiohttp, 8 in flight, same
   server), divided by the writes per Workspace the whole system sent (manager, simulator and
-  the create); the ratio of the throughput to it (target >= 0.5).
+  the create); the ratio of the throughput to it (target >= 0.5);
+- where the CPU went: each process's CPU seconds during the run (API server, manager,
+  simulator, this driver), per write the system sent, and the cores busy on average; the raw
+  PATCH costs the API server about 1000/raw_patch_per_second ms, so the ratio is roughly
+  cores_busy x raw_patch_cpu_ms / (the sum of the per-write figures).
 Prints the figures, then ONE JSON line with them all.
 
     .venv/bin/python hack/bench/e2e.py [--n 1000] [--full (N=5000)] [--workers 16]
@@ -39,6 +43,7 @@ from benchlib import (
     WRITE_METHODS,
     api_server,
     counts,
+    cpu_seconds,
     in_flight,
     percentile,
     print_json_line,
@@ -234,14 +239,19 @@ async def drive(kubeconfig: Path, n: int) -> tuple[float, list[float]]:
 
 
 async def run(n: int, workers: int) -> dict[str, Any]:
-    async with api_server(CRDS) as kubeconfig:
+    async with api_server(CRDS) as served:
+        kubeconfig = served.kubeconfig
         patch_rate = await ceiling_patch_rate(kubeconfig)
         common = ("--kubeconfig", str(kubeconfig), "--workers", str(workers))
         simulator = await Child.start(__file__, "--role", "simulator", *common)
         manager = await Child.start(__file__, "--role", "manager", *common)
         try:
             idle = await manager.report()
+            simulator_idle = await simulator.report()
+            server_idle, driver_idle = cpu_seconds(served.pid), cpu_seconds()
             elapsed, latencies = await drive(kubeconfig, n)
+            server_cpu = cpu_seconds(served.pid) - server_idle
+            driver_cpu = cpu_seconds() - driver_idle
             busy = await manager.report()
             simulated = await simulator.report()
         finally:
@@ -256,6 +266,13 @@ async def run(n: int, workers: int) -> dict[str, Any]:
     writes_per_object = (writes + n) / n  # + the create of each Workspace
     throughput = n / elapsed
     ceiling = patch_rate / writes_per_object
+    cpu = {
+        "manager": busy["cpu_seconds"] - idle["cpu_seconds"],
+        "simulator": simulated["cpu_seconds"] - simulator_idle["cpu_seconds"],
+        "apiserver": server_cpu,
+        "driver": driver_cpu,
+    }
+    system_writes = writes + n
     return {
         "workspaces": n,
         "workers": workers,
@@ -268,8 +285,12 @@ async def run(n: int, workers: int) -> dict[str, Any]:
         "manager_requests_per_object": round(sum(manager_requests.values()) / n, 2),
         "manager_requests_by_method": manager_requests,
         "manager_reconciles_by_result": busy["reconciles"],
-        "manager_cpu_seconds": round(busy["cpu_seconds"] - idle["cpu_seconds"], 2),
-        "simulator_cpu_seconds": simulated["cpu_seconds"],
+        "cpu_seconds": {role: round(seconds, 2) for role, seconds in cpu.items()},
+        "cpu_ms_per_write": {
+            role: round(seconds * 1000 / system_writes, 3) for role, seconds in cpu.items()
+        },
+        "cores_busy": round(sum(cpu.values()) / elapsed, 2),
+        "raw_patch_cpu_ms": round(1000 / patch_rate, 3),
         "simulator_reconciles_by_result": simulated["reconciles"],
         "writes_per_object": round(writes_per_object, 2),
         "raw_patch_per_second": round(patch_rate, 1),
@@ -300,6 +321,8 @@ def main() -> None:
     print(f"manager RSS per object   {r['manager_rss_per_object_bytes']} bytes")
     print(f"manager API req/object   {r['manager_requests_per_object']}")
     print(f"writes per object        {r['writes_per_object']} (manager + simulator + create)")
+    per_write = ", ".join(f"{role} {ms:.3f}" for role, ms in r["cpu_ms_per_write"].items())
+    print(f"CPU ms per write         {per_write} ({r['cores_busy']} cores busy)")
     print(f"raw merge-PATCH/s        {r['raw_patch_per_second']:.0f}")
     print(f"ceiling                  {r['ceiling_objects_per_second']:.1f} objects/s")
     print(f"ratio to ceiling         {r['ratio_to_ceiling']:.2f} (target >= 0.5)")

@@ -125,8 +125,8 @@ async def reads_per_second(cache: Cache, names: list[str], reads: int) -> tuple[
 
 async def bench(objects: int, rounds: int, reads: int) -> dict[str, float]:
     async with (
-        api_server([crd(PAYLOAD)]) as kubeconfig,
-        await Client.from_kubeconfig(kubeconfig) as client,
+        api_server([crd(PAYLOAD)]) as served,
+        await Client.from_kubeconfig(served.kubeconfig) as client,
     ):
         await in_flight(objects, lambda index: client.create(payload(index)), lanes=32)
         syncs = []
@@ -134,7 +134,7 @@ async def bench(objects: int, rounds: int, reads: int) -> dict[str, float]:
             seconds, cache = await timed_sync(client)
             syncs.append(seconds)
             await cache.stop()
-        memory = await held_memory_in_child(kubeconfig)
+        memory = await held_memory_in_child(served.kubeconfig)
         assert memory["n"] == objects, "the informer holds every object"
         seconds, cache = await timed_sync(client)
         names = [f"payload-{random.randrange(objects):05d}" for _ in range(reads)]
