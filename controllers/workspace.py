@@ -57,7 +57,7 @@ provisioning problem into Failed (also after a node loss). Failed and Succeeded 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, cast
 
 from pydantic import Field, ValidationError
@@ -285,20 +285,25 @@ def resource_condition(
     return _condition(RESOURCE_READY, "False", PENDING, message)
 
 
+def _failing_containers(pod: JSON) -> list[tuple[str, str, str]]:
+    """(container, waiting reason, message) of the pod's containers waiting in a failure
+    state."""
+    found = []
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if str(waiting.get("reason")) in _WAITING_REASONS:
+            found.append((str(status.get("name")), waiting["reason"], waiting.get("message") or ""))
+    return found
+
+
 def _pod_problem(pods: Iterable[JSON]) -> Condition | None:
     """InferenceReady=False for the first container waiting in a failure state, if any."""
     for pod in pods:
         if _deleting(pod):
             continue
-        for status in (pod.get("status") or {}).get("containerStatuses") or ():
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            reason = _WAITING_REASONS.get(str(waiting.get("reason")))
-            if reason is not None:
-                message = (
-                    f"pod {_meta(pod).get('name')} container {status.get('name')}: "
-                    f"{waiting.get('reason')} {waiting.get('message') or ''}".rstrip()
-                )
-                return _condition(INFERENCE_READY, "False", reason, message)
+        for container, waiting, message in _failing_containers(pod):
+            text = f"pod {_meta(pod).get('name')} container {container}: {waiting} {message}"
+            return _condition(INFERENCE_READY, "False", _WAITING_REASONS[waiting], text.rstrip())
     return None
 
 
@@ -571,6 +576,56 @@ def _worker_nodes(obj: JSON, claims: Iterable[JSON | None]) -> JSON:
     return {} if (obj["status"].get("workerNodes") or []) == nodes else {"workerNodes": nodes}
 
 
+def _claim_view(claim: JSON) -> tuple[object, ...]:
+    """What the reconciler reads of a NodeClaim: its owner, deletion, Launched and Ready
+    conditions and node."""
+    meta, launched = _meta(claim), _find(claim, "Launched") or {}
+    return (
+        meta.get("labels"),
+        meta.get("annotations"),
+        _deleting(claim),
+        launched.get("status"),
+        launched.get("message") if launched.get("status") == "False" else None,
+        _has(claim, "Ready", "True"),
+        (claim.get("status") or {}).get("nodeName"),
+    )
+
+
+def _pod_view(pod: JSON) -> tuple[object, ...]:
+    """What the reconciler reads of a Pod: its workspace label, deletion and failing
+    containers."""
+    return (_pod_workspace(pod), _deleting(pod), _failing_containers(pod))
+
+
+def _workload_view(workload: JSON) -> tuple[object, ...]:
+    """What the reconciler reads of its Deployment or Job: owner, deletion, generation, spec,
+    and of the status the rollout counts, the start time and the Complete/Failed conditions."""
+    meta, status = _meta(workload), workload.get("status") or {}
+    return (
+        meta.get("ownerReferences"),
+        _deleting(workload),
+        meta.get("generation"),
+        workload.get("spec"),
+        status.get("observedGeneration"),
+        [status.get(field) for field in _COMPLETE_FIELDS],
+        status.get("startTime"),
+        _find(workload, "Complete"),
+        _find(workload, "Failed"),
+    )
+
+
+def _changed(view: Callable[[JSON], tuple[object, ...]]) -> Funcs:
+    """A predicate passing updates that change `view` of the object (creates and deletes
+    pass): the reconciler reads nothing else of that kind, so other updates would only cost a
+    reconcile that finds nothing to do."""
+    return Funcs(update=lambda old, new: view(old) != view(new))
+
+
+CLAIM_PREDICATE: Final = _changed(_claim_view)
+POD_PREDICATE: Final = _changed(_pod_view)
+WORKLOAD_PREDICATE: Final = _changed(_workload_view)
+
+
 def _spec_or_deletion_changed(old: JSON, new: JSON) -> bool:
     """A Workspace update worth a reconcile: its spec (generation) or its deletion changed.
     Status-only updates are the reconciler's own writes, which requeue it themselves."""
@@ -581,14 +636,14 @@ def _spec_or_deletion_changed(old: JSON, new: JSON) -> bool:
 def workspace_controller(options: ControllerOptions | None = None) -> ControllerBuilder:
     """The Workspace controller's watches: Workspaces (spec and deletion changes), their
     Deployments and Jobs, their NodeClaims (label and annotation) and their Pods (workspace
-    label)."""
+    label); updates of the others pass only when they change what the reconciler reads."""
     builder = (
         ControllerBuilder(CONTROLLER)
         .for_kind(WORKSPACE, predicates=[Funcs(update=_spec_or_deletion_changed)])
-        .owns(DEPLOYMENT)
-        .owns(JOB)
-        .watches(NODECLAIM, _claim_requests)
-        .watches(POD, _pod_requests)
+        .owns(DEPLOYMENT, predicates=[WORKLOAD_PREDICATE])
+        .owns(JOB, predicates=[WORKLOAD_PREDICATE])
+        .watches(NODECLAIM, _claim_requests, predicates=[CLAIM_PREDICATE])
+        .watches(POD, _pod_requests, predicates=[POD_PREDICATE])
     )
     return builder.with_options(options) if options is not None else builder
 

@@ -3,12 +3,16 @@ conditions computed from NodeClaims, Deployments, Pods and Jobs, claim names, RB
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from controllers.workspace import (
+    CLAIM_PREDICATE,
+    POD_PREDICATE,
+    WORKLOAD_PREDICATE,
     WORKSPACE_RULES,
     WorkspaceReconciler,
     WorkspaceSettings,
@@ -210,3 +214,64 @@ def test_rbac_covers_what_the_controller_touches() -> None:
     assert {"create", "patch", "list", "watch"} <= granted["apps", "deployments"]
     assert {"create", "list", "watch"} <= granted["batch", "jobs"]
     assert granted["", "pods"] == {"get", "list", "watch"}
+
+
+def _changed(obj: JSON, change: dict[str, Any]) -> JSON:
+    """A deep copy of `obj` with `change` merged into its status."""
+    new = copy.deepcopy(obj)
+    new.setdefault("status", {}).update(copy.deepcopy(change))
+    return new
+
+
+def test_claim_updates_pass_only_when_what_the_reconciler_reads_changes() -> None:
+    awaiting = ("Launched", "Unknown", "AwaitingReconciliation")
+    base = claim(awaiting)
+    initialized = claim(awaiting, ("Initialized", "True", "Initialized"))
+    assert not CLAIM_PREDICATE.update(base, initialized)
+    for change in (
+        {"conditions": [{"type": "Launched", "status": "True"}]},
+        {"conditions": [{"type": "Launched", "status": "False", "message": "no capacity"}]},
+        {"conditions": [{"type": "Ready", "status": "True"}]},
+        {"nodeName": "node-1"},
+    ):
+        assert CLAIM_PREDICATE.update(base, _changed(base, change)), change
+    deleting = copy.deepcopy(base)
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert CLAIM_PREDICATE.update(base, deleting)
+    assert CLAIM_PREDICATE.create(base)
+    assert CLAIM_PREDICATE.delete(base)
+
+
+def test_pod_updates_pass_only_when_a_container_failure_changes() -> None:
+    pod = {"metadata": {"name": "p", "namespace": "ns", "labels": {"kubeloop.dev/workspace": "w"}}}
+    running = _changed(pod, {"phase": "Running", "containerStatuses": [{"name": "c"}]})
+    assert not POD_PREDICATE.update(pod, running)
+    crashing = _changed(
+        pod,
+        {
+            "containerStatuses": [
+                {"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+            ]
+        },
+    )
+    assert POD_PREDICATE.update(running, crashing)
+    assert POD_PREDICATE.update(crashing, running)
+    relabelled = copy.deepcopy(pod)
+    relabelled["metadata"]["labels"] = {}
+    assert POD_PREDICATE.update(pod, relabelled)
+
+
+def test_workload_updates_pass_on_rollout_counts_start_and_end_only() -> None:
+    deployment = {"metadata": {"name": "w", "generation": 1}, "spec": {"replicas": 1}}
+    conditions_only = _changed(deployment, {"conditions": [{"type": "Progressing"}]})
+    assert not WORKLOAD_PREDICATE.update(deployment, conditions_only)
+    for change in (
+        {"observedGeneration": 1},
+        {"availableReplicas": 1},
+        {"startTime": "2026-01-01T00:00:00Z"},
+        {"conditions": [{"type": "Complete", "status": "True"}]},
+    ):
+        assert WORKLOAD_PREDICATE.update(deployment, _changed(deployment, change)), change
+    rescaled = copy.deepcopy(deployment)
+    rescaled["spec"]["replicas"] = 2
+    assert WORKLOAD_PREDICATE.update(deployment, rescaled)
