@@ -149,11 +149,29 @@ def _status(obj: Obj) -> Mapping[str, Any]:
     return status if isinstance(status, Mapping) else {}
 
 
-def _find_condition(obj: Obj, type_: str) -> Mapping[str, Any] | None:
+def _conditions(obj: Obj) -> list[Mapping[str, Any]]:
     conditions = _status(obj).get("conditions")
     if not isinstance(conditions, list):
-        return None
-    return next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == type_), None)
+        return []
+    return [c for c in conditions if isinstance(c, Mapping)]
+
+
+class _Indexed(dict[str, Any]):
+    """A shallow copy of an object under evaluation with its conditions indexed by type: a
+    rule table looks conditions up once per matcher, a scan each time otherwise."""
+
+    __slots__ = ("by_type",)
+
+    def __init__(self, obj: Obj) -> None:
+        super().__init__(obj)
+        self.by_type = {c.get("type"): c for c in reversed(_conditions(obj))}
+
+
+def _find_condition(obj: Obj, type_: str) -> Mapping[str, Any] | None:
+    """The first condition of `type_`."""
+    if isinstance(obj, _Indexed):
+        return obj.by_type.get(type_)
+    return next((c for c in _conditions(obj) if c.get("type") == type_), None)
 
 
 def _timestamp(obj: Obj, name: str) -> datetime | None:
@@ -314,8 +332,9 @@ class RuleTable:
 
     def evaluate(self, obj: Obj, now: datetime) -> tuple[str, PhaseRule | None]:
         """The phase for `obj` at `now`, and the rule that chose it (None for the default)."""
+        indexed = _Indexed(obj)
         for rule in self.rules:
-            if rule.matches(obj, now):
+            if rule.matches(indexed, now):
                 return rule.phase, rule
         return self.default, None
 
