@@ -81,6 +81,7 @@ INITIALIZE = Stage("karpenter.initialize", 1.0)
 READY = Stage("karpenter.ready", 0.5)
 
 _CONDITIONS = ("Launched", "Registered", "Initialized", "Ready")
+_INITIALIZED: Final = "karpenter.sh/initialized"
 
 
 def _requirement(claim: Mapping[str, Any], key: str) -> str | None:
@@ -166,6 +167,21 @@ def node_for(claim: JSON) -> JSON:
     return node
 
 
+def _at_rest(claim: Mapping[str, Any]) -> bool:
+    """Whether a claim needs nothing more until its Node changes: Ready, or failed (a False
+    condition), and not being deleted."""
+    if deleting(claim):
+        return False
+    return condition_true(claim, "Ready") or any(
+        c.get("status") == "False" for c in conditions_of(claim)
+    )
+
+
+def _node_view(node: Mapping[str, Any]) -> tuple[object, ...]:
+    """What a claim's reconcile reads of its Node."""
+    return condition_true(node, "Ready"), (meta(node).get("labels") or {}).get(_INITIALIZED)
+
+
 class KarpenterActor:
     """Plays Karpenter for NodeClaims (see the module docstring)."""
 
@@ -181,6 +197,17 @@ class KarpenterActor:
             return [key]
         owner = controller_key(obj, (NODECLAIM,))
         return [] if owner is None else [owner]
+
+    def keys_for_update(self, world: World, old: JSON, new: JSON) -> Iterable[ObjectKey]:
+        """A claim unless it is at rest (Ready, or failed, and not being deleted); a Node's
+        claim when the Node's readiness, initialized label or controller changed."""
+        key = ObjectKey.of(new)
+        if key.gvk == NODECLAIM:
+            return [] if _at_rest(new) else [key]
+        owner, previous = controller_key(new, (NODECLAIM,)), controller_key(old, (NODECLAIM,))
+        if owner != previous:
+            return [claim for claim in (previous, owner) if claim is not None]
+        return [owner] if owner is not None and _node_view(old) != _node_view(new) else []
 
     async def reconcile(self, world: World, key: ObjectKey) -> float | None:
         claim = await world.get(key)
@@ -299,10 +326,9 @@ class KarpenterActor:
     ) -> float | None:
         if not condition_true(node, "Ready"):
             return None  # the Node's next change brings the claim back
-        if (meta(node).get("labels") or {}).get("karpenter.sh/initialized") != "true":
+        if (meta(node).get("labels") or {}).get(_INITIALIZED) != "true":
             await world.patch(
-                ObjectKey(NODE, key.name),
-                {"metadata": {"labels": {"karpenter.sh/initialized": "true"}}},
+                ObjectKey(NODE, key.name), {"metadata": {"labels": {_INITIALIZED: "true"}}}
             )
         return await self._advance(world, key, claim, INITIALIZE, "Initialized")
 

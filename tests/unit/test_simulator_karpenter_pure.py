@@ -34,6 +34,7 @@ def requirement(key: str, *values: str, operator: str = "In") -> JSON:
 
 
 INSTANCE = "node.kubernetes.io/instance-type"
+INITIALIZED = "karpenter.sh/initialized"
 
 
 def test_instance_type_comes_from_the_requirement_then_the_label_then_the_default() -> None:
@@ -95,3 +96,29 @@ def test_events_map_to_the_claim_itself_or_the_claim_controlling_a_node() -> Non
     assert list(actor.keys_for(world, claim())) == [ObjectKey(NODECLAIM, "ws-0")]
     assert list(actor.keys_for(world, node)) == [ObjectKey(NODECLAIM, "ws-0")]
     assert list(actor.keys_for(world, stranger)) == []
+
+
+def test_updates_map_to_a_claim_until_it_is_at_rest_and_to_it_when_its_node_moves() -> None:
+    actor, world = KarpenterActor(), cast(World, object())
+    key = ObjectKey(NODECLAIM, "ws-0")
+
+    def with_conditions(obj: JSON, **statuses: str) -> JSON:
+        conditions = [{"type": type_, "status": status} for type_, status in statuses.items()]
+        return {**obj, "status": {"conditions": conditions}}
+
+    launching = with_conditions(claim(), Launched="Unknown", Ready="Unknown")
+    assert list(actor.keys_for_update(world, claim(), launching)) == [key]
+    done = with_conditions(claim(), Launched="True", Ready="True")
+    failed = with_conditions(claim(), Launched="False", Ready="False")
+    assert list(actor.keys_for_update(world, launching, done)) == []
+    assert list(actor.keys_for_update(world, launching, failed)) == []
+    deleting = {**done, "metadata": {**done["metadata"], "deletionTimestamp": "t"}}
+    assert list(actor.keys_for_update(world, done, deleting)) == [key]
+
+    node = node_for(claim())
+    ready = with_conditions(node, Ready="True")
+    assert list(actor.keys_for_update(world, node, ready)) == [key]
+    relabelled = {**ready, "metadata": {**ready["metadata"], "labels": {"other": "x"}}}
+    assert list(actor.keys_for_update(world, ready, relabelled)) == []
+    initialized = {**ready, "metadata": {**ready["metadata"], "labels": {INITIALIZED: "true"}}}
+    assert list(actor.keys_for_update(world, ready, initialized)) == [key]

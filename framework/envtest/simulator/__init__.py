@@ -16,6 +16,7 @@ from framework.envtest.simulator.engine import (
     Simulator,
     Stage,
     StageTiming,
+    UpdateMapper,
     World,
     actors_from_entry_points,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Simulator",
     "Stage",
     "StageTiming",
+    "UpdateMapper",
     "World",
     "actors_from_entry_points",
     "image_behaviour",

@@ -7,7 +7,15 @@ returning when it wants to look again. The engine runs one shared informer per w
 `RateLimitingQueue` with a few workers. Actors are therefore level-triggered and must be
 idempotent: a key is reconciled after every change that maps to it and whenever its actor
 asked, never by two workers at once; a reconcile that raises is retried under the queue's rate
-limiter (a Conflict is expected and logged quietly).
+limiter (a Conflict is expected and logged quietly). An actor that also has
+`keys_for_update(world, old, new)` (see `UpdateMapper`) maps updates itself, from both states,
+so that changes its reconciles would ignore cause none.
+
+Reads of one object wait for the writes of it that any actor of the simulator has in flight
+(then for the cache to hold them), so that one actor does not act on a state another actor is
+replacing at that moment (e.g. the kubelet readying a Node that Karpenter is registering). The
+add event of an object an actor created while reconciling a key does not map back to that key:
+that reconcile knew what it created (like a ReplicaSet controller's expectations).
 
 Time: each simulated step is a `Stage` with a default duration. `World.remaining(key, stage)`
 starts the stage's timer the first time it is asked and returns the seconds left (0: the stage
@@ -33,10 +41,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -45,7 +55,14 @@ from framework.cache import Cache
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import AlreadyExists, Conflict, NotFound
-from framework.informer import EventHandler, IndexFunc, Informer, Store, index_by_owner_uid
+from framework.informer import (
+    EventHandler,
+    IndexFunc,
+    Informer,
+    Store,
+    index_by_owner_uid,
+    resource_version_of,
+)
 from framework.metrics import per_registry
 from framework.resources import GroupVersionKind
 from framework.status import StatusWriter
@@ -59,6 +76,19 @@ OWNER_UID_INDEX = "simulator.ownerUID"
 _log = structlog.get_logger("kubeloop.simulator")
 
 
+_KINDS: dict[tuple[str, str], GroupVersionKind] = {}
+"""The kinds of the objects seen, by (apiVersion, kind): one value for each, parsed once."""
+
+
+def kind_of(obj: Mapping[str, Any]) -> GroupVersionKind:
+    """The kind of an object given in wire form."""
+    found = (str(obj.get("apiVersion")), str(obj.get("kind")))
+    gvk = _KINDS.get(found)
+    if gvk is None:
+        gvk = _KINDS[found] = GroupVersionKind.from_api_version(*found)
+    return gvk
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectKey:
     """One object: kind, name and namespace ("" when cluster-scoped)."""
@@ -66,13 +96,20 @@ class ObjectKey:
     gvk: GroupVersionKind
     name: str
     namespace: str = ""
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # keys are hashed on every queue and timer operation: once is enough
+        object.__setattr__(self, "_hash", hash((self.gvk, self.name, self.namespace)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
         """The key of an object given in wire form."""
         meta = obj.get("metadata") or {}
-        gvk = GroupVersionKind.from_api_version(str(obj.get("apiVersion")), str(obj.get("kind")))
-        return cls(gvk, str(meta.get("name") or ""), str(meta.get("namespace") or ""))
+        return cls(kind_of(obj), str(meta.get("name") or ""), str(meta.get("namespace") or ""))
 
     @classmethod
     def from_store_key(cls, gvk: GroupVersionKind, key: str) -> ObjectKey:
@@ -86,6 +123,10 @@ class ObjectKey:
 
     def __str__(self) -> str:
         return f"{self.gvk.kind} {self.store_key}"
+
+
+_reconciling: ContextVar[ObjectKey | None] = ContextVar("simulator_reconciling", default=None)
+"""The key the current task reconciles (None outside reconciles)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +182,10 @@ class Actor(Protocol):
     hears; `indexers()` are indexes it reads through `World.by_index` and `World.indexed_keys`
     (the first index added under a name is kept: actors sharing a name must mean the same
     index). `keys_for(world, obj)` runs in the informer's event handler (synchronously: read
-    with `World.peek` and `World.indexed_keys`) for every change of a watched object,
-    including its deletion (the object is then already gone from the cache);
-    `reconcile(world, key)` returns the seconds after which to look at `key` again (None: only
-    on the next change).
+    with `World.peek` and `World.indexed_keys`; `obj` is shared with the other actors and must
+    not be modified) for every change of a watched object, including its deletion (the object
+    is then already gone from the cache); `reconcile(world, key)` returns the seconds after
+    which to look at `key` again (None: only on the next change).
     """
 
     @property
@@ -158,6 +199,15 @@ class Actor(Protocol):
     def keys_for(self, world: World, obj: JSON) -> Iterable[ObjectKey]: ...
 
     async def reconcile(self, world: World, key: ObjectKey) -> float | None: ...
+
+
+@runtime_checkable
+class UpdateMapper(Protocol):
+    """An actor that maps an update of a watched object from its old and new states (instead
+    of `keys_for(world, new)`), so that changes none of its reconciles would act on map to no
+    key. Same rules as `keys_for`; adds and deletes still go through `keys_for`."""
+
+    def keys_for_update(self, world: World, old: JSON, new: JSON) -> Iterable[ObjectKey]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +241,67 @@ def _metrics_of(registry: CollectorRegistry) -> _Metrics:
     )
 
 
+class _Writing:
+    """The tasks writing one object, and the event of the next end of one (once a reader
+    waits)."""
+
+    __slots__ = ("ended", "writers")
+
+    def __init__(self) -> None:
+        self.writers: list[asyncio.Task[Any] | None] = []
+        self.ended: asyncio.Event | None = None
+
+
+class WritesInFlight:
+    """The writes the simulator's actors are sending, by object: `World` reads of an object
+    wait until no other task is writing it (see the module docstring; a task's own write does
+    not hold up its reads, so a mutation may read what it writes). One per simulator."""
+
+    def __init__(self) -> None:
+        self._writing: dict[ObjectKey, _Writing] = {}
+
+    @contextmanager
+    def sending(self, key: ObjectKey) -> Iterator[None]:
+        """The current task writes `key` while the context is open."""
+        writing = self._writing.get(key)
+        if writing is None:
+            writing = self._writing[key] = _Writing()
+        writer = asyncio.current_task()
+        writing.writers.append(writer)
+        try:
+            yield
+        finally:
+            writing.writers.remove(writer)
+            if not writing.writers:
+                del self._writing[key]
+            if writing.ended is not None:
+                writing.ended.set()
+                writing.ended = None
+
+    def busy(self, key: ObjectKey) -> bool:
+        """Whether a task other than the current one is writing `key`."""
+        writing = self._writing.get(key)
+        if writing is None:
+            return False
+        reader = asyncio.current_task()
+        return any(writer is not reader for writer in writing.writers)
+
+    async def wait(self, key: ObjectKey) -> None:
+        """Return once no task other than the current one is writing `key`."""
+        while self.busy(key):
+            writing = self._writing[key]
+            if writing.ended is None:
+                writing.ended = asyncio.Event()
+            await writing.ended.wait()
+
+
 class World:
     """What one actor sees and does: cached reads, writes the cache will reflect, stage timers,
     injected failures, logging. Reads return copies the caller owns; reads of a missing object
-    return None; deletes of a missing object are no-ops."""
+    return None; deletes of a missing object are no-ops. `get` waits for the writes of the
+    object in flight in `writes` (the simulator's, shared by its worlds), which every write
+    through the world joins. An object of one of `kinds` (those the actor watches) created
+    while reconciling a key is remembered until its add event (see `created_by`)."""
 
     def __init__(
         self,
@@ -206,6 +313,8 @@ class World:
         clock: Clock,
         failures: FailureInjection,
         registry: CollectorRegistry,
+        writes: WritesInFlight | None = None,
+        kinds: Iterable[GroupVersionKind] = (),
     ) -> None:
         self.actor = actor
         self.client = client
@@ -217,16 +326,25 @@ class World:
         self._failure_probability = failures.probabilities.get(actor, 0.0)
         self._rng = failures.rng(actor)
         self._metrics = _metrics_of(registry)
+        self._writes = writes if writes is not None else WritesInFlight()
+        self._stage_counts: dict[tuple[str, str], Counter] = {}
+        self._informers: dict[GroupVersionKind, Informer] = {}
+        self._watched = frozenset(kinds)
+        self._creators: dict[ObjectKey, tuple[str, ObjectKey]] = {}
         self._timers: dict[ObjectKey, dict[str, float]] = {}
         self._decisions: dict[ObjectKey, dict[str, bool]] = {}
 
     # -- reads --
 
     async def get(self, key: ObjectKey) -> JSON | None:
-        try:
-            return await self.cache.get(key.gvk, key.name, namespace=key.namespace or None)
-        except NotFound:
-            return None
+        while True:
+            await self._writes.wait(key)
+            try:
+                found = await self.cache.get(key.gvk, key.name, namespace=key.namespace or None)
+            except NotFound:
+                found = None
+            if not self._writes.busy(key):  # else a write began while the cache caught up
+                return found
 
     async def list(
         self, gvk: GroupVersionKind, namespace: str | None = None
@@ -250,42 +368,71 @@ class World:
 
     def peek(self, key: ObjectKey) -> JSON | None:
         """The cached object, without waiting for pending writes (for `keys_for`)."""
-        return self.cache.informer(key.gvk).store.get(key.store_key)
+        return self._informer(key.gvk).store.get(key.store_key)
+
+    def holds(self, key: ObjectKey) -> bool:
+        """Whether the cache holds the object, without waiting for pending writes (for
+        `keys_for`: False when it maps a deletion)."""
+        return key.store_key in self._informer(key.gvk).store
 
     def indexed_keys(
         self, gvk: GroupVersionKind, index: str, value: str
     ) -> builtins.list[ObjectKey]:
         """Keys of the cached objects filed under `value` in `index` (for `keys_for`)."""
-        keys = self.cache.informer(gvk).store.index_keys(index, value)
+        keys = self._informer(gvk).store.index_keys(index, value)
         return [ObjectKey.from_store_key(gvk, key) for key in keys]
+
+    def _informer(self, gvk: GroupVersionKind) -> Informer:
+        informer = self._informers.get(gvk)
+        if informer is None:
+            informer = self._informers[gvk] = self.cache.informer(gvk)
+        return informer
 
     # -- writes --
 
     async def create(self, obj: JSON) -> JSON:
-        created = await self.client.create(obj)
-        self.cache.wrote(created)
+        with self._writes.sending(ObjectKey.of(obj)):
+            created = await self.client.create(obj)
+            self.cache.wrote(created)
+        creator, key = _reconciling.get(), ObjectKey.of(created)
+        if creator is not None and key.gvk in self._watched:
+            self._creators[key] = (resource_version_of(created), creator)
         return created
+
+    def created_by(self, obj: Mapping[str, Any]) -> ObjectKey | None:
+        """For the add event of `obj`: the key whose reconcile created `obj` as it is (that
+        reconcile knew it, so the event is no news to that key), else None. Forgets the
+        creation either way."""
+        found = self._creators.pop(ObjectKey.of(obj), None)
+        if found is None or found[0] != resource_version_of(obj):
+            return None
+        return found[1]
 
     async def patch(self, key: ObjectKey, patch: JSON) -> JSON:
         """A JSON merge patch of the object (not its status)."""
-        patched = await self.client.patch(key.gvk, key.name, patch, namespace=key.namespace or None)
-        self.cache.wrote(patched)
+        with self._writes.sending(key):
+            patched = await self.client.patch(
+                key.gvk, key.name, patch, namespace=key.namespace or None
+            )
+            self.cache.wrote(patched)
         return patched
 
     async def patch_status(self, obj: JSON, mutate: Callable[[JSON], object]) -> bool:
         """Run `mutate(obj)` and send the status it changed (see `StatusWriter`); `obj` takes
         the server's answer. Returns whether anything was written."""
-        return await self._status.patch_status(obj, mutate)
+        with self._writes.sending(ObjectKey.of(obj)):
+            return await self._status.patch_status(obj, mutate)
 
     async def delete(self, key: ObjectKey) -> bool:
         """Delete the object; False when it was already gone."""
-        try:
-            await self.client.delete(key.gvk, key.name, namespace=key.namespace or None)
-        except NotFound:
-            found = False
-        else:
-            found = True
-        self.cache.deleted(key.gvk, key.name, key.namespace or None)
+        with self._writes.sending(key):
+            try:
+                await self.client.delete(key.gvk, key.name, namespace=key.namespace or None)
+            except NotFound:
+                found = False
+            else:
+                found = True
+            self.cache.deleted(key.gvk, key.name, key.namespace or None)
         return found
 
     # -- stages --
@@ -307,7 +454,11 @@ class World:
             timers.pop(stage.name, None)
             if not timers:
                 del self._timers[key]
-        self._metrics.stages.labels(self.actor, key.gvk.kind, stage.name).inc()
+        counts = self._stage_counts.get((key.gvk.kind, stage.name))
+        if counts is None:
+            counts = self._metrics.stages.labels(self.actor, key.gvk.kind, stage.name)
+            self._stage_counts[(key.gvk.kind, stage.name)] = counts
+        counts.inc()
         self.log.info("stage reached", key=str(key), stage=stage.name, **details)
 
     def fails(self, key: ObjectKey, stage: Stage) -> bool:
@@ -324,9 +475,10 @@ class World:
         return decision
 
     def forget(self, key: ObjectKey) -> None:
-        """Drop the timers and failure decisions of `key` (it was deleted)."""
+        """Drop the timers, failure decisions and creation of `key` (it was deleted)."""
         self._timers.pop(key, None)
         self._decisions.pop(key, None)
+        self._creators.pop(key, None)
 
 
 class _Runner:
@@ -342,23 +494,31 @@ class _Runner:
         self.actor = actor
         self.world = world
         self.queue = queue
-        self._reconciles = reconciles
+        self._mapper = actor if isinstance(actor, UpdateMapper) else None
+        self._results = {
+            result: reconciles.labels(actor.name, result)
+            for result in ("success", "conflict", "error")
+        }
         self._tasks: list[asyncio.Task[None]] = []
 
-    def enqueue(self, obj: JSON) -> None:
-        for key in self.actor.keys_for(self.world, obj):
+    def added(self, obj: JSON) -> None:
+        creator = self.world.created_by(obj)
+        keys = self.actor.keys_for(self.world, obj)
+        self._enqueue(keys if creator is None else (key for key in keys if key != creator))
+
+    def updated(self, old: JSON, new: JSON) -> None:
+        if self._mapper is None:
+            self._enqueue(self.actor.keys_for(self.world, new))
+        else:
+            self._enqueue(self._mapper.keys_for_update(self.world, old, new))
+
+    def deleted(self, obj: JSON) -> None:
+        self.world.forget(ObjectKey.of(obj))
+        self._enqueue(self.actor.keys_for(self.world, obj))
+
+    def _enqueue(self, keys: Iterable[ObjectKey]) -> None:
+        for key in keys:
             self.queue.add(key)
-
-    def handler(self) -> EventHandler:
-        def deleted(obj: JSON, _unknown: bool) -> None:
-            self.world.forget(ObjectKey.of(obj))
-            self.enqueue(obj)
-
-        return EventHandler(
-            on_add=lambda obj, _initial: self.enqueue(obj),
-            on_update=lambda _old, new: self.enqueue(new),
-            on_delete=deleted,
-        )
 
     def start(self, workers: int) -> None:
         name = self.actor.name
@@ -379,25 +539,27 @@ class _Runner:
                 key = await self.queue.get()
             except ShutDown:
                 return
+            token = _reconciling.set(key)
             try:
                 await self._reconcile(key)
             finally:
+                _reconciling.reset(token)
                 self.queue.done(key)
 
     async def _reconcile(self, key: ObjectKey) -> None:
         try:
             after = await self.actor.reconcile(self.world, key)
         except (Conflict, AlreadyExists) as error:
-            self._reconciles.labels(self.actor.name, "conflict").inc()
+            self._results["conflict"].inc()
             self.world.log.debug("reconcile conflicted; retrying", key=str(key), error=str(error))
             self.queue.add_rate_limited(key)
             return
         except Exception:  # any failure: log with the key, retry under the rate limiter
-            self._reconciles.labels(self.actor.name, "error").inc()
+            self._results["error"].inc()
             self.world.log.exception("reconcile failed; retrying", key=str(key))
             self.queue.add_rate_limited(key)
             return
-        self._reconciles.labels(self.actor.name, "success").inc()
+        self._results["success"].inc()
         self.queue.forget(key)
         if after is not None:
             self.queue.add_after(key, after)
@@ -433,6 +595,7 @@ class Simulator:
         self._workers = workers
         self._sync_timeout = sync_timeout
         failures = failures or FailureInjection()
+        writes = WritesInFlight()
         self._runners = [
             _Runner(
                 actor,
@@ -444,6 +607,8 @@ class Simulator:
                     clock=clock,
                     failures=failures,
                     registry=registry,
+                    writes=writes,
+                    kinds=actor.kinds,
                 ),
                 RateLimitingQueue(name=f"simulator-{actor.name}", clock=clock, registry=registry),
                 _metrics_of(registry).reconciles,
@@ -460,6 +625,7 @@ class Simulator:
 
     async def start(self) -> None:
         informers: dict[GroupVersionKind, Informer] = {}
+        listeners: dict[GroupVersionKind, list[_Runner]] = {}
         for runner in self._runners:
             indexers = runner.actor.indexers()
             for gvk in runner.actor.kinds:
@@ -468,7 +634,9 @@ class Simulator:
                     informer = informers[gvk] = self.cache.informer(gvk)
                     _add_indexers(informer, {OWNER_UID_INDEX: index_by_owner_uid})
                 _add_indexers(informer, indexers.get(gvk, {}))
-                informer.add_handler(runner.handler())
+                listeners.setdefault(gvk, []).append(runner)
+        for gvk, runners in listeners.items():
+            informers[gvk].add_handler(_handler(runners))
         await self.cache.start()
         try:
             async with asyncio.timeout(self._sync_timeout):
@@ -490,6 +658,24 @@ class Simulator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _handler(runners: Sequence[_Runner]) -> EventHandler:
+    """One handler for the actors watching a kind: they share each event's objects (actors
+    only read them), so the informer decodes them once for all."""
+
+    def each(call: Callable[[_Runner], None]) -> None:
+        for runner in runners:
+            try:
+                call(runner)
+            except Exception:  # one actor's failure must not keep the event from the others
+                runner.world.log.exception("mapping an event to keys failed")
+
+    return EventHandler(
+        on_add=lambda obj, _initial: each(lambda runner: runner.added(obj)),
+        on_update=lambda old, new: each(lambda runner: runner.updated(old, new)),
+        on_delete=lambda obj, _unknown: each(lambda runner: runner.deleted(obj)),
+    )
 
 
 def _add_indexers(informer: Informer, indexers: Mapping[str, IndexFunc]) -> None:

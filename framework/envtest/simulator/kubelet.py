@@ -38,7 +38,7 @@ Init containers are reported completed at start.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -250,7 +250,15 @@ def _set_ready_conditions(status: JSON, now: str, *, completed: bool = False) ->
 
 
 class Kubelet:
-    """The built-in kinds' actor (see the module docstring and `workloads`)."""
+    """The built-in kinds' actor (see the module docstring and `workloads`).
+
+    A change maps to the object itself unless nothing is left to do for it (a Ready Node, a
+    Pod at rest: finished, being deleted or running for good) or, for a workload, only its
+    status changed (which its reconcile derives); to its controller when what the controller
+    reads of it changed (a Pod's phase, readiness or deletion; a ReplicaSet's replica counts);
+    and a Node that is Ready and new, newly Ready, relabelled, retainted or cordoned maps to
+    the unbound Pods. A deleted Node maps to its Pods.
+    """
 
     name = "kubelet"
     kinds: tuple[GroupVersionKind, ...] = (NODE, POD, REPLICA_SET, DEPLOYMENT, JOB)
@@ -260,20 +268,47 @@ class Kubelet:
 
     def keys_for(self, world: World, obj: JSON) -> Iterable[ObjectKey]:
         key = ObjectKey.of(obj)
-        yield key
+        if world.holds(key):
+            return self._changed(world, key, None, obj)
+        return self._gone(world, key, obj)
+
+    def keys_for_update(self, world: World, old: JSON, new: JSON) -> Iterable[ObjectKey]:
+        return self._changed(world, ObjectKey.of(new), old, new)
+
+    def _changed(
+        self, world: World, key: ObjectKey, old: JSON | None, new: JSON
+    ) -> list[ObjectKey]:
+        """The keys a new (`old` None) or changed object maps to: itself while it has
+        something left to do, its controller when what that reads of it changed, and for a
+        Node the unbound Pods once it may take them."""
+        keys: list[ObjectKey] = []
         if key.gvk == POD:
-            owner = controller_key(obj, (REPLICA_SET, JOB))
-        elif key.gvk == REPLICA_SET:
-            owner = controller_key(obj, (DEPLOYMENT,))
+            if not _pod_at_rest(new):
+                keys.append(key)
+            keys += _controllers(old, new, (REPLICA_SET, JOB), _pod_view)
+        elif key.gvk == NODE:
+            ready = condition_true(new, "Ready")
+            if not ready and not deleting(new):
+                keys.append(key)
+            if ready and (old is None or _placement_view(old) != _placement_view(new)):
+                keys += world.indexed_keys(POD, NODE_NAME_INDEX, "")
         else:
-            owner = None
-        if owner is not None:
-            yield owner
+            if old is None or _spec_view(old) != _spec_view(new):
+                keys.append(key)
+            if key.gvk == REPLICA_SET:
+                keys += _controllers(old, new, (DEPLOYMENT,), _replica_set_view)
+        return keys
+
+    def _gone(self, world: World, key: ObjectKey, obj: JSON) -> list[ObjectKey]:
+        """The keys a deleted object maps to: a workload (its children go too) and its
+        controller; a Pod's controller; a Node's Pods."""
         if key.gvk == NODE:
-            if world.peek(key) is None:
-                yield from world.indexed_keys(POD, NODE_NAME_INDEX, key.name)
-            elif condition_true(obj, "Ready"):
-                yield from world.indexed_keys(POD, NODE_NAME_INDEX, "")
+            return world.indexed_keys(POD, NODE_NAME_INDEX, key.name)
+        if key.gvk == POD:
+            return _controllers(None, obj, (REPLICA_SET, JOB), _pod_view)
+        if key.gvk == REPLICA_SET:
+            return [key, *_controllers(None, obj, (DEPLOYMENT,), _replica_set_view)]
+        return [key]
 
     async def reconcile(self, world: World, key: ObjectKey) -> float | None:
         if key.gvk == POD:
@@ -480,6 +515,73 @@ class Kubelet:
         await world.patch_status(pod, complete)
         world.reached(key, RUN, phase=pod["status"]["phase"])
         return None
+
+
+def _pod_at_rest(pod: Mapping[str, Any]) -> bool:
+    """Whether the kubelet has nothing to do for the Pod until something else changes: it is
+    being deleted, has finished, or runs for good (restartPolicy Always, every container
+    running)."""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase in _FINISHED or deleting(pod):
+        return True
+    statuses = status.get("containerStatuses") or []
+    return (
+        phase == "Running"
+        and _restarts_always(pod)
+        and bool(statuses)
+        and all("running" in (s.get("state") or {}) for s in statuses)
+    )
+
+
+def _pod_view(pod: Mapping[str, Any]) -> tuple[object, ...]:
+    """What a ReplicaSet or Job acts on of its Pods (binding only orders surplus Pods, which
+    are deleted as soon as they are seen)."""
+    return (pod.get("status") or {}).get("phase"), condition_true(pod, "Ready"), deleting(pod)
+
+
+def _replica_set_view(replica_set: Mapping[str, Any]) -> tuple[object, ...]:
+    """What a Deployment reads of its ReplicaSets."""
+    status = replica_set.get("status") or {}
+    return (
+        (replica_set.get("spec") or {}).get("replicas"),
+        status.get("replicas"),
+        status.get("readyReplicas"),
+        status.get("availableReplicas"),
+        deleting(replica_set),
+    )
+
+
+def _spec_view(workload: Mapping[str, Any]) -> tuple[object, ...]:
+    """What a workload's reconcile reads of the workload itself (its status it derives)."""
+    return workload.get("spec"), deleting(workload)
+
+
+def _placement_view(node: Mapping[str, Any]) -> tuple[object, ...]:
+    """What scheduling reads of a Node."""
+    spec = node.get("spec") or {}
+    labels, taints = meta(node).get("labels"), spec.get("taints")
+    return condition_true(node, "Ready"), labels, taints, spec.get("unschedulable")
+
+
+def _controllers(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    kinds: tuple[GroupVersionKind, ...],
+    view: Callable[[Mapping[str, Any]], tuple[object, ...]],
+) -> list[ObjectKey]:
+    """The controllers (of `kinds`) to tell of a child's change from `old` (None: it is new
+    or gone) to `new`: both when the controller changed, else the controller when its `view`
+    of the child changed."""
+    owner = controller_key(new, kinds)
+    if old is None:
+        return [] if owner is None else [owner]
+    previous = controller_key(old, kinds)
+    if previous != owner:
+        return [key for key in (previous, owner) if key is not None]
+    if owner is not None and view(old) != view(new):
+        return [owner]
+    return []
 
 
 def _node_ip(node: Mapping[str, Any]) -> str:

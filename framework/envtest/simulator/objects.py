@@ -4,6 +4,8 @@ timestamps, built-in conditions, controller references and children."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from framework.clock import Clock
@@ -22,7 +24,13 @@ JOB = GroupVersionKind("batch", "v1", "Job")
 
 def timestamp(clock: Clock) -> str:
     """The clock's wall time as metav1.Time writes it."""
-    return to_rfc3339(clock.wall())
+    return _whole_second(clock.wall().replace(microsecond=0))
+
+
+@lru_cache(maxsize=16)
+def _whole_second(moment: datetime) -> str:
+    """`to_rfc3339` of a whole second (stamps repeat within a second: formatted once)."""
+    return to_rfc3339(moment)
 
 
 def meta(obj: Mapping[str, Any]) -> JSON:
@@ -87,9 +95,9 @@ def controller_key(obj: Mapping[str, Any], kinds: tuple[GroupVersionKind, ...]) 
     for ref in meta(obj).get("ownerReferences") or []:
         if not ref.get("controller"):
             continue
-        gvk = GroupVersionKind.from_api_version(str(ref.get("apiVersion")), str(ref.get("kind")))
+        group, kind_name = str(ref.get("apiVersion")).rpartition("/")[0], ref.get("kind")
         for kind in kinds:
-            if (kind.group, kind.kind) == (gvk.group, gvk.kind):
+            if kind.kind == kind_name and kind.group == group:
                 return ObjectKey(kind, str(ref.get("name")), str(meta(obj).get("namespace") or ""))
     return None
 
