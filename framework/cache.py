@@ -312,6 +312,8 @@ class Cache:
         self._clock = clock
         self._registry = registry if registry is not None else CollectorRegistry()
         self._informers: dict[tuple[GroupVersionKind, Scope], Informer] = {}
+        # The same informers by (apiVersion, kind), for the write hooks.
+        self._by_type: dict[tuple[str, str], list[tuple[Scope, Informer]]] = {}
         self._namespaces = tuple(sorted(set(namespaces)))
         self._groups: dict[tuple[GroupVersionKind, Scope], MultiNamespaceInformer] = {}
         self._unresolved: dict[tuple[GroupVersionKind, Scope], Kind] = {}
@@ -411,6 +413,7 @@ class Cache:
                 registry=self._registry,
             )
             self._informers[gvk, scope] = informer
+            self._by_type.setdefault((gvk.api_version, gvk.kind), []).append((scope, informer))
             if self._started:
                 informer.start()
         return informer
@@ -557,11 +560,11 @@ class Cache:
         """The framework wrote `obj` (as the server returned it): reads of its key wait for
         its resourceVersion (or, in a scope it no longer belongs to, for its removal)."""
         wire = _wire(obj)
-        gvk = GroupVersionKind.from_api_version(str(wire.get("apiVersion")), str(wire.get("kind")))
+        informers = self._by_type.get((str(wire.get("apiVersion")), str(wire.get("kind"))), ())
+        if not informers:
+            return
         key, version = object_key(wire), resource_version_of(wire)
-        for (informer_gvk, scope), informer in self._informers.items():
-            if informer_gvk != gvk:
-                continue
+        for scope, informer in informers:
             if scope.contains(wire):
                 informer.store.expect(key, version)
             elif key in informer.store:
@@ -572,9 +575,8 @@ class Cache:
         cache (or marked for deletion, when finalizers hold it)."""
         gvk = _gvk(kind)
         key = f"{namespace}/{name}" if namespace else name
-        for (informer_gvk, _), informer in self._informers.items():
-            if informer_gvk == gvk:
-                informer.store.expect(key, None)
+        for _, informer in self._by_type.get((gvk.api_version, gvk.kind), ()):
+            informer.store.expect(key, None)
 
 
 def _check_namespace(informer: Informer, namespace: str | None) -> None:

@@ -5,8 +5,10 @@ from the server's discovery) and returns instances of a bound `KubeObject` class
 plain dicts when given a `GroupVersionKind` or `ResourceInfo`. Configuration (kubeconfig with
 tokens and certificates, in-cluster service account) and the TLS transport come from
 kubernetes-asyncio; requests and responses bypass its generated models (orjson in, orjson or
-pydantic out), and its session is replaced by one that does not consult the environment
-(proxy variables, .netrc) on every request.
+pydantic out). Requests go through `framework.transport` (a lean keep-alive HTTP/1.1 client
+with the same TLS settings), or through aiohttp when the configuration names a proxy; watches
+(`stream`) through aiohttp, on a session that does not consult the environment (proxy
+variables, .netrc) on every request.
 
 Retries (tenacity, bounded, logged, counted in `rest_client_request_retries_total`):
 - reads (GET, HEAD) retry on connection errors and timeouts, 429 and 5xx;
@@ -24,6 +26,8 @@ from __future__ import annotations
 import builtins
 import inspect
 import os
+import re
+import ssl
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -45,7 +49,7 @@ import structlog
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.rest import RESTClientObject
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry, Counter
 from tenacity import (
     AsyncRetrying,
@@ -54,6 +58,7 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+from yarl import URL
 
 from framework.clock import REAL_CLOCK, Clock
 from framework.errors import (
@@ -69,6 +74,7 @@ from framework.models import KubeObject
 from framework.patch import diff_contains_list, json_equal, merge_diff
 from framework.resources import GroupVersionKind, ResourceInfo, ResourceRegistry
 from framework.selectors import FieldSelector, LabelSelector
+from framework.transport import ACCEPT_ENCODING, Transport
 
 __all__ = [
     "Client",
@@ -97,8 +103,12 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "strategic": "application/strategic-merge-patch+json",
 }
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError)
 _NO_CODE = "<error>"
+# A path that needs no percent-encoding (nor decoding): sent as written, without yarl parsing
+# and re-quoting it.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
 
 _log = structlog.get_logger("kubeloop.client")
 
@@ -274,6 +284,43 @@ def _open_session(
     return session, options
 
 
+def _open_transport(
+    configuration: Configuration, base: URL, request_timeout: float
+) -> Transport | None:
+    """The lean transport to the server of `configuration`, with the TLS context that
+    kubernetes-asyncio's RESTClientObject builds (CA, client certificate, verification
+    switches); None through a proxy, which only aiohttp speaks."""
+    if configuration.proxy or base.host is None:
+        return None
+    context: ssl.SSLContext | None = None
+    if base.scheme == "https":
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+        if not configuration.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if configuration.disable_strict_ssl_verification:
+            context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return Transport(
+        base.host,
+        base.port or (443 if context is not None else 80),
+        ssl_context=context,
+        server_hostname=configuration.tls_server_name or None,
+        limit=configuration.connection_pool_maxsize,
+        timeout=request_timeout,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Headers:
+    """One set of request headers, for aiohttp (`fields`) and for the transport (`wire`: the
+    header lines, Host and Accept-Encoding included as aiohttp would add them)."""
+
+    fields: CIMultiDictProxy[str]
+    wire: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class _Metrics:
     requests: Counter
@@ -330,8 +377,18 @@ class Client:
         self.retry = retry or RetryPolicy()
         self._clock = clock
         self._base_url = str(configuration.host).rstrip("/")
+        base = URL(self._base_url)
+        self._scheme, self._authority, self._base_path = (
+            base.scheme,
+            base.raw_authority,
+            base.raw_path.rstrip("/"),
+        )
+        self._host_header = base.host_port_subcomponent or ""
         self._session, self._request_options = _open_session(configuration, request_timeout)
+        self._transport = _open_transport(configuration, base, request_timeout)
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        # The request headers by (content type, token), built once.
+        self._prepared_headers: dict[tuple[str | None, str | None], _Headers] = {}
         self._backoff = wait_exponential_jitter(
             multiplier=self.retry.backoff_initial,
             max=self.retry.backoff_max,
@@ -382,6 +439,8 @@ class Client:
         return await cls.from_kubeconfig(**options)
 
     async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
         await self._session.close()
 
     async def __aenter__(self) -> Client:
@@ -392,8 +451,25 @@ class Client:
 
     # --- transport ----------------------------------------------------------------------
 
-    def _url(self, path: str, query: Sequence[tuple[str, str]]) -> str:
-        return f"{self._base_url}{path}?{urlencode(query)}" if query else self._base_url + path
+    def _target(self, path: str, query: Sequence[tuple[str, str]]) -> str:
+        """The request target as sent: the server's base path, `path` percent-encoded (as yarl
+        would), then the encoded query."""
+        if _PLAIN_PATH.fullmatch(path):
+            target = self._base_path + path
+        else:
+            target = URL(self._base_url + path).raw_path
+        return f"{target}?{urlencode(query)}" if query else target
+
+    def _url(self, target: str) -> URL:
+        """The URL of a request target, for aiohttp (as built: no parsing)."""
+        path, _, query_string = target.partition("?")
+        return URL.build(
+            scheme=self._scheme,
+            authority=self._authority,
+            path=path,
+            query_string=query_string,
+            encoded=True,
+        )
 
     async def request(
         self,
@@ -410,23 +486,23 @@ class Client:
         `path` starts with "/api" or "/apis"; a `body` that is not bytes is encoded as JSON.
         """
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
-        url = self._url(path, query)
+        target = self._target(path, query)
         try:
-            return await self._send(method, path, url, data, content_type)
+            return await self._send(method, path, target, data, content_type)
         except Unauthorized:
             if self._refresh_credentials is None:
                 raise
             await self._reload_credentials(method, path)
-            return await self._send(method, path, url, data, content_type)
+            return await self._send(method, path, target, data, content_type)
 
     async def _send(
-        self, method: str, path: str, url: str, data: bytes | None, content_type: str
+        self, method: str, path: str, target: str, data: bytes | None, content_type: str
     ) -> Response:
         """The first attempt runs bare; tenacity takes over only after a retryable failure,
         replaying that failure as its own first attempt (same waits, logs and counts)."""
         retryable = _retryable_read if method in _READ_METHODS else _retryable_write
         try:
-            return await self._attempt(method, url, data, content_type)
+            return await self._attempt(method, target, data, content_type)
         except Exception as error:
             if self.retry.attempts < 2 or not retryable(error):
                 raise
@@ -437,7 +513,7 @@ class Client:
             if failure is not None:
                 replayed, failure = failure, None
                 raise replayed
-            return await self._attempt(method, url, data, content_type)
+            return await self._attempt(method, target, data, content_type)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
@@ -470,8 +546,8 @@ class Client:
         try:
             response = await self._session.request(
                 method,
-                self._url(path, query),
-                headers=await self._headers_for(None),
+                self._url(self._target(path, query)),
+                headers=(await self._headers_for(None)).fields,
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=read_timeout),
                 **self._request_options,
             )
@@ -491,32 +567,61 @@ class Client:
             response.release()
             await response.wait_for_close()
 
-    async def _headers_for(self, content_type: str | None) -> dict[str, str]:
-        headers = dict(self._headers)
-        if content_type is not None:
-            headers["Content-Type"] = content_type
-        if "BearerToken" in self.configuration.api_key:
-            token = await self.configuration.get_api_key_with_prefix("BearerToken")
+    async def _headers_for(self, content_type: str | None) -> _Headers:
+        configuration = self.configuration
+        token: str | None = None
+        if "BearerToken" in configuration.api_key:
+            if configuration.refresh_api_key_hook is None:
+                token = _bearer_token(configuration)
+            else:
+                token = await configuration.get_api_key_with_prefix("BearerToken")
+        key = (content_type, token or None)
+        headers = self._prepared_headers.get(key)
+        if headers is None:
+            if len(self._prepared_headers) >= 8:  # tokens rotate: keep only recent ones
+                self._prepared_headers.clear()
+            fields = CIMultiDict(self._headers)
+            if content_type is not None:
+                fields["Content-Type"] = content_type
             if token:
-                headers["Authorization"] = token
+                fields["Authorization"] = token
+            wire = {"Host": self._host_header, **fields, "Accept-Encoding": ACCEPT_ENCODING}
+            if any("\r" in value or "\n" in value for value in wire.values()):
+                raise ValueError("a header value holds a line break")
+            headers = self._prepared_headers[key] = _Headers(
+                CIMultiDictProxy(fields),
+                "".join(f"{name}: {value}\r\n" for name, value in wire.items()).encode(),
+            )
         return headers
 
     async def _attempt(
-        self, method: str, url: str, data: bytes | None, content_type: str
+        self, method: str, target: str, data: bytes | None, content_type: str
     ) -> Response:
         headers = await self._headers_for(content_type if data is not None else None)
         try:
-            async with self._session.request(
-                method, url, data=data, headers=headers, **self._request_options
-            ) as response:
-                body = await response.read()
+            if self._transport is not None:
+                answer = await self._transport.request(
+                    _message(method, target, headers.wire, data),
+                    head_only=method == "HEAD",
+                )
+                status, response_headers, body = answer.status, answer.headers, answer.body
+            else:
+                async with self._session.request(
+                    method,
+                    self._url(target),
+                    data=data,
+                    headers=headers.fields,
+                    **self._request_options,
+                ) as response:
+                    status, response_headers = response.status, response.headers
+                    body = await response.read()
         except _CONNECTION_ERRORS:
             self._count(_NO_CODE, method)
             raise
-        self._count(str(response.status), method)
-        if response.status >= 300:
-            raise error_from_response(response.status, body, response.headers.get("Retry-After"))
-        return Response(response.status, response.headers, body)
+        self._count(str(status), method)
+        if status >= 300:
+            raise error_from_response(status, body, response_headers.get("Retry-After"))
+        return Response(status, response_headers, body)
 
     def _count(self, code: str, method: str) -> None:
         counter = self._counters.get((code, method))
@@ -946,6 +1051,26 @@ def _decode_list(
         continue_token=metadata.get("continue") or None,
         remaining_item_count=metadata.get("remainingItemCount"),
     )
+
+
+def _message(method: str, target: str, headers: bytes, data: bytes | None) -> bytes:
+    """An HTTP/1.1 request: request line, header lines, Content-Length and body."""
+    start = f"{method} {target} HTTP/1.1\r\n".encode()
+    if data is None:
+        if method in _BODY_METHODS:
+            return b"%s%sContent-Length: 0\r\n\r\n" % (start, headers)
+        return b"%s%s\r\n" % (start, headers)
+    return b"%s%sContent-Length: %d\r\n\r\n%s" % (start, headers, len(data), data)
+
+
+def _bearer_token(configuration: Configuration) -> str | None:
+    """`Configuration.get_api_key_with_prefix("BearerToken")` without a refresh hook, but
+    without a coroutine per request."""
+    key: str | None = configuration.api_key.get("BearerToken")
+    if not key:
+        return None
+    prefix = configuration.api_key_prefix.get("BearerToken")
+    return f"{prefix} {key}" if prefix else key
 
 
 def _retryable_read(error: BaseException) -> bool:

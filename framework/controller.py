@@ -18,7 +18,8 @@ A `requeue_after` of 0 or None is unset, as in controller-runtime. A reconcile t
 `reconcile_timeout` is cancelled and counted as an error. Every outcome is counted under
 controller-runtime's metric names; each reconcile runs with structlog context variables
 `controller`, `namespace`, `name` and `reconcile_id` bound, so the reconciler's own log lines
-carry them.
+carry them (a reconcile id is UUID-shaped and unique: a random prefix per controller, then a
+counter).
 
 A watched kind whose CustomResourceDefinition is missing does not fail the controller: it logs
 an error and waits (the cache sync timeout only runs while every kind is served), and starts
@@ -35,8 +36,9 @@ once the CRD appears; other controllers are unaffected.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, Self
 
@@ -267,6 +269,13 @@ class _Metrics:
 # --- controller -----------------------------------------------------------------------------
 
 
+def _reconcile_ids() -> Iterator[str]:
+    """Unique reconcile ids in UUID form: a random uuid4's first 20 hex digits, then a counter
+    (a fresh uuid4 per reconcile costs more than the rest of the bookkeeping)."""
+    prefix = str(uuid.uuid4())[:24]
+    return (f"{prefix}{count:012x}" for count in itertools.count())
+
+
 class Controller:
     """Runs `reconciler` for the requests its watches produce (see the module docstring).
 
@@ -311,6 +320,7 @@ class Controller:
             self.options.rate_limiter, name=name, clock=clock, registry=registry
         )
         self._workers: list[asyncio.Task[None]] = []
+        self._reconcile_ids = _reconcile_ids()
         self._started = False
         self._stopping = False
         self._log = _log.bind(controller=name)
@@ -438,32 +448,42 @@ class Controller:
     async def _process(self, request: Request) -> None:
         started = self._clock.now()
         self._metrics.active.inc()
+        # bind/reset rather than bound_contextvars, which copies the whole context each time
+        bound = structlog.contextvars.bind_contextvars(
+            controller=self.name,
+            namespace=request.namespace,
+            name=request.name,
+            reconcile_id=next(self._reconcile_ids),
+        )
         try:
-            with structlog.contextvars.bound_contextvars(
-                controller=self.name,
-                namespace=request.namespace,
-                name=request.name,
-                reconcile_id=str(uuid.uuid4()),
-            ):
-                try:
-                    result = await self._reconcile(request)
-                except TerminalError as error:
-                    self._terminal(request, error)
-                except asyncio.CancelledError as error:
-                    task = asyncio.current_task()
-                    if task is None or task.cancelling():
-                        raise  # the worker itself is being cancelled
-                    self._failed(request, error)  # a cancellation leaking out of the reconciler
-                except Exception as error:
-                    self._failed(request, error)
-                else:
-                    self._succeeded(request, result)
+            result = await self._reconcile(request)
+        except TerminalError as error:
+            self._terminal(request, error)
+        except asyncio.CancelledError as error:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the worker itself is being cancelled
+            self._failed(request, error)  # a cancellation leaking out of the reconciler
+        except Exception as error:
+            self._failed(request, error)
+        else:
+            self._succeeded(request, result)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             self._metrics.active.dec()
             self._metrics.time.observe(self._clock.now() - started)
 
     async def _reconcile(self, request: Request) -> Result:
         limit = self.options.reconcile_timeout
+        if limit is None:
+            result = await self.reconciler.reconcile(request)
+        else:
+            result = await self._reconcile_within(request, limit)
+        if not isinstance(result, Result):
+            raise TypeError(f"reconcile returned {result!r}, not a Result")
+        return result
+
+    async def _reconcile_within(self, request: Request, limit: float) -> Result:
         try:
             async with asyncio.timeout(limit) as deadline:
                 result = await self.reconciler.reconcile(request)
@@ -471,8 +491,6 @@ class Controller:
             if deadline.expired():
                 raise ReconcileTimeout(f"reconcile took longer than {limit} s") from error
             raise
-        if not isinstance(result, Result):
-            raise TypeError(f"reconcile returned {result!r}, not a Result")
         return result
 
     def _count(self, result: str, tracked: str | None = None) -> None:

@@ -19,8 +19,7 @@ the resourceVersion (resyncs), go in at `LOW_PRIORITY`, so live changes are serv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from framework.informer import EventHandler
 from framework.models import KubeObject
@@ -51,9 +50,12 @@ LOW_PRIORITY = -100
 """controller-runtime's `handler.LowPriority`: initial-list adds and resyncs."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Request:
-    """What a controller reconciles: one object by namespace ("" if cluster-scoped) and name."""
+class Request(NamedTuple):
+    """What a controller reconciles: one object by namespace ("" if cluster-scoped) and name.
+
+    Immutable, hashable and ordered by (namespace, name). A named tuple, not a dataclass: it
+    keys every work-queue and rate-limiter map, and a tuple hashes and compares in C.
+    """
 
     namespace: str
     name: str

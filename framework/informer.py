@@ -165,6 +165,9 @@ class Store:
         self._items: dict[str, bytes] = {}
         self._indexers: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        # What each key is filed under by the index functions, so that an update or a removal
+        # need not decode the previous object (empty while there are no index functions).
+        self._filed: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._expected: dict[str, str | None] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._clock = clock
@@ -222,15 +225,19 @@ class Store:
 
     def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
         """Add indexes (built over the objects already stored). Names must be new."""
-        for name, function in indexers.items():
+        for name in indexers:
             if name in self._indices:
                 raise ValueError(f"index {name!r} exists")
-            self._indexers[name] = function
-            index: dict[str, set[str]] = {}
-            for key, raw in self._items.items():
-                for value in function(orjson.loads(raw)):
-                    index.setdefault(value, set()).add(key)
-            self._indices[name] = index
+        self._indexers.update(indexers)
+        for name in indexers:
+            self._indices[name] = {}
+        filed, self._filed = self._filed, {}
+        for key, raw in self._items.items():
+            obj = orjson.loads(raw)
+            before = filed.get(key, ())
+            values = (*before, *(tuple(function(obj)) for function in indexers.values()))
+            self._file(key, values[len(before) :], add=True, start=len(before))
+            self._filed[key] = values
 
     # -- writes (the informer's) --
 
@@ -239,19 +246,29 @@ class Store:
         old = self._items.get(key)
         self._items[key] = raw
         if old is None:
-            self._file(key, obj, add=True)
-        elif self._indexers:
-            self._file(key, old, add=False, namespaces=False)
-            self._file(key, obj, add=True, namespaces=False)
-        self._changed(key)
+            self._file_namespace(key, add=True)
+        if self._indexers:
+            values = self._index_values(obj)
+            previous = self._filed.get(key)
+            if previous != values:
+                if previous is not None:
+                    self._file(key, previous, add=False)
+                self._file(key, values, add=True)
+                self._filed[key] = values
+        if self._expected:
+            self._changed(key, obj)
         return old
 
     def remove(self, key: str) -> bytes | None:
         """Drop `key`; returns the bytes it held (None if absent)."""
         old = self._items.pop(key, None)
         if old is not None:
-            self._file(key, old, add=False)
-            self._changed(key)
+            self._file_namespace(key, add=False)
+            previous = self._filed.pop(key, None)
+            if previous is not None:
+                self._file(key, previous, add=False)
+            if self._expected:
+                self._changed(key, None)
         return old
 
     def replace(self, items: dict[str, bytes]) -> dict[str, bytes]:
@@ -260,40 +277,40 @@ class Store:
         old = self._items
         self._items = items
         self._indices = {NAMESPACE_INDEX: {}, **{name: {} for name in self._indexers}}
+        self._filed = {}
         for key, raw in items.items():
-            self._file(key, raw, add=True)
+            self._file_namespace(key, add=True)
+            if self._indexers:
+                values = self._filed[key] = self._index_values(orjson.loads(raw))
+                self._file(key, values, add=True)
         for key in list(self._expected):
-            self._changed(key)
+            self._changed(key, self.get(key))
         return old
 
-    def _file(self, key: str, source: JSON | bytes, *, add: bool, namespaces: bool = True) -> None:
-        """File `key` under (or remove it from) the index values of `source` (the object or
-        its bytes)."""
-        pairs: list[tuple[str, Iterable[str]]] = []
-        if self._indexers:
-            obj = orjson.loads(source) if isinstance(source, bytes) else source
-            pairs = [(name, function(obj)) for name, function in self._indexers.items()]
+    def _index_values(self, obj: JSON) -> tuple[tuple[str, ...], ...]:
+        """The values `obj` is filed under, one tuple per index function (in their order)."""
+        return tuple(tuple(function(obj)) for function in self._indexers.values())
+
+    def _file(
+        self, key: str, values: tuple[tuple[str, ...], ...], *, add: bool, start: int = 0
+    ) -> None:
+        """File `key` under (or remove it from) `values` of the index functions from the
+        `start`-th on (values as `_index_values` gives them)."""
+        names = list(self._indexers)[start:] if start else self._indexers
+        for name, index_values in zip(names, values, strict=True):
+            _file_in(self._indices[name], key, index_values, add)
+
+    def _file_namespace(self, key: str, *, add: bool) -> None:
         namespace, slash, _ = key.partition("/")
-        if namespaces and slash:
-            pairs.append((NAMESPACE_INDEX, (namespace,)))
-        for name, values in pairs:
-            index = self._indices[name]
-            for value in values:
-                if add:
-                    index.setdefault(value, set()).add(key)
-                else:
-                    members = index.get(value)
-                    if members is not None:
-                        members.discard(key)
-                        if not members:
-                            del index[value]
+        if slash:
+            _file_in(self._indices[NAMESPACE_INDEX], key, (namespace,), add)
 
     # -- read-your-own-writes --
 
     def expect(self, key: str, resource_version: str | None) -> None:
         """Record a write of `key`: reads should wait until the store holds `resource_version`
         or newer (None: a delete, so until the key is gone or marked for deletion)."""
-        if not self._caught_up(key, resource_version):
+        if not _caught_up(self.get(key), resource_version):
             self._expected[key] = resource_version
 
     def pending(self) -> int:
@@ -322,17 +339,9 @@ class Store:
                 timer.cancel()
         return True
 
-    def _caught_up(self, key: str, resource_version: str | None) -> bool:
-        raw = self._items.get(key)
-        if raw is None:
-            return resource_version is None
-        meta = orjson.loads(raw).get("metadata") or {}
-        if resource_version is None:
-            return bool(meta.get("deletionTimestamp"))
-        return _newer_or_equal(str(meta.get("resourceVersion") or ""), resource_version)
-
-    def _changed(self, key: str) -> None:
-        if key in self._expected and self._caught_up(key, self._expected[key]):
+    def _changed(self, key: str, obj: JSON | None) -> None:
+        """`key` now holds `obj` (None: nothing)."""
+        if key in self._expected and _caught_up(obj, self._expected[key]):
             del self._expected[key]
             self._wake()
 
@@ -340,6 +349,30 @@ class Store:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             _resolve(waiter)
+
+
+def _caught_up(obj: JSON | None, resource_version: str | None) -> bool:
+    """Whether the stored `obj` (None: absent) satisfies an expected write of
+    `resource_version` (None: a delete)."""
+    if obj is None:
+        return resource_version is None
+    meta = obj.get("metadata") or {}
+    if resource_version is None:
+        return bool(meta.get("deletionTimestamp"))
+    return _newer_or_equal(str(meta.get("resourceVersion") or ""), resource_version)
+
+
+def _file_in(index: dict[str, set[str]], key: str, values: Iterable[str], add: bool) -> None:
+    """File `key` under (or remove it from) each of `values` in `index`."""
+    for value in values:
+        if add:
+            index.setdefault(value, set()).add(key)
+        else:
+            members = index.get(value)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del index[value]
 
 
 def _copies(obj: JSON, count: int) -> list[JSON]:
@@ -519,6 +552,9 @@ class Informer:
         self._clock = clock
         self._rng = rng
         self._handlers: list[EventHandler] = []
+        self._on_add: list[Callable[..., object]] = []
+        self._on_update: list[Callable[..., object]] = []
+        self._on_delete: list[Callable[..., object]] = []
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._ready = asyncio.Event()
@@ -570,6 +606,9 @@ class Informer:
         """Register `handler`; when already synced it first gets every stored object as an
         initial-list add, as client-go does."""
         self._handlers.append(handler)
+        self._on_add = self._callbacks("on_add")
+        self._on_update = self._callbacks("on_update")
+        self._on_delete = self._callbacks("on_delete")
         if self.has_synced and handler.on_add is not None:
             for _, raw in self.store.raw_items():
                 self._call(handler.on_add, orjson.loads(raw), True)
@@ -706,18 +745,32 @@ class Informer:
                 self.options.inactivity_timeout,
                 lambda: content.set_exception(_Inactive()),
             )
-            received = 0
+            received = False
+            partial: list[bytes] = []  # the start of a line that has not ended yet
             try:
-                async for line in content:
+                # whatever has arrived at once, split into lines here: one await per read
+                # rather than per event
+                async for chunk in content.iter_any():
                     watchdog.touch()
-                    received += 1
-                    if line.strip():
-                        self._apply(orjson.loads(line))
+                    received = True
+                    lines = chunk.split(b"\n")
+                    if partial:
+                        partial.append(lines[0])
+                        lines[0] = b"".join(partial)
+                        partial.clear()
+                    if lines[-1]:
+                        partial.append(lines[-1])
+                    for line in lines[:-1]:
+                        if line.strip():
+                            self._apply(orjson.loads(line))
             finally:
                 watchdog.cancel()
             if not received:
                 # closed at once (e.g. a stopping server): not a reason to reconnect at once
                 raise ConnectionResetError("the watch ended without any event")
+            last = b"".join(partial)
+            if last.strip():
+                self._apply(orjson.loads(last))
 
     def _apply(self, event: JSON) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -754,17 +807,17 @@ class Informer:
         return [callback for callback in found if callback is not None]
 
     def _added(self, obj: JSON, initial: bool) -> None:
-        callbacks = self._callbacks("on_add")
+        callbacks = self._on_add
         for callback, copy in zip(callbacks, _copies(obj, len(callbacks)), strict=True):
             self._call(callback, copy, initial)
 
     def _updated(self, old: bytes, new: JSON) -> None:
-        callbacks = self._callbacks("on_update")
+        callbacks = self._on_update
         for callback, copy in zip(callbacks, _copies(new, len(callbacks)), strict=True):
             self._call(callback, orjson.loads(old), copy)
 
     def _deleted(self, obj: JSON, final_state_unknown: bool) -> None:
-        callbacks = self._callbacks("on_delete")
+        callbacks = self._on_delete
         for callback, copy in zip(callbacks, _copies(obj, len(callbacks)), strict=True):
             self._call(callback, copy, final_state_unknown)
 

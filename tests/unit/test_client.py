@@ -90,6 +90,7 @@ class Seen:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""
 
 
 class ScriptedServer:
@@ -112,6 +113,7 @@ class ScriptedServer:
                 dict(request.query),
                 dict(request.headers),
                 orjson.loads(raw) if raw else None,
+                request.raw_path,
             )
         )
         reply = self.script.popleft() if self.script else Reply(500, {"unscripted": True})
@@ -802,3 +804,32 @@ async def test_stream_raises_typed_errors_without_retrying(
             pytest.fail("an error answer is not handed out")
     assert raised.value.status == 503
     assert len(server.seen) == 2
+
+
+async def test_names_are_percent_encoded_on_the_wire(
+    server: ScriptedServer, client: Client
+) -> None:
+    server.then(Reply(200, widget("a b%c")), Reply(200, widget("x")))
+    await client.get(WIDGET, "a b%c", namespace="ns")
+    await client.patch(WIDGET, "x", {"spec": {}}, namespace="ns", field_manager="me too")
+    assert server.seen[0].path == f"{WIDGETS}/a b%c"
+    assert server.seen[0].raw_path == f"{WIDGETS}/a%20b%25c"
+    assert server.seen[1].raw_path == f"{WIDGETS}/x?fieldManager=me+too"
+    assert server.seen[1].headers["Content-Length"] == str(len(orjson.dumps({"spec": {}})))
+
+
+async def test_through_a_proxy_requests_go_through_aiohttp(
+    server: ScriptedServer, registry: CollectorRegistry
+) -> None:
+    # The scripted server stands in for the proxy: it reads the absolute-form request target.
+    configuration = Configuration(host=server.url)
+    configuration.proxy = server.url
+    server.then(Reply(200, widget()), Reply(404, status_body(404, "NotFound")))
+    async with Client(configuration, registry=registry) as proxied:
+        proxied.resources.register(WIDGET)
+        assert (await proxied.get(WIDGET, "w", namespace="ns"))["kind"] == "Widget"
+        with pytest.raises(NotFound):
+            await proxied.get(WIDGET, "gone", namespace="ns")
+    assert [seen.path for seen in server.seen] == [f"{WIDGETS}/w", f"{WIDGETS}/gone"]
+    assert server.seen[0].raw_path == f"{server.url}{WIDGETS}/w"  # sent to a proxy
+    assert requests_total(registry, "404", "GET") == 1

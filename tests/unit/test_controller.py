@@ -5,6 +5,7 @@ context, lifecycle (sync, missing kind, drain)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -381,6 +382,7 @@ async def test_each_reconcile_binds_its_log_context(make: Factory, cache: FakeCa
         assert context["namespace"] == "default"
         assert context["name"] == "a"
     assert contexts[0]["reconcile_id"] != contexts[1]["reconcile_id"]
+    assert all(str(uuid.UUID(str(c["reconcile_id"]))) == c["reconcile_id"] for c in contexts)
     assert structlog.contextvars.get_contextvars() == {}
 
 

@@ -111,6 +111,32 @@ def test_custom_indexes_follow_updates_and_can_be_added_late() -> None:
         store.add_indexers({"owner": index_by_owner_uid})
 
 
+def test_every_index_follows_updates_and_removals_after_a_late_add() -> None:
+    store = Store({"app": index_by_label("app")})
+    owned = obj("c", app="web")
+    owned["metadata"]["ownerReferences"] = [{"uid": "u1"}, {"uid": "u2"}]
+    put(store, owned)
+    put(store, obj("d", app="web"))
+    store.add_indexers({"owner": index_by_owner_uid})
+    moved = obj("c", rv=2, app="db")
+    moved["metadata"]["ownerReferences"] = [{"uid": "u2"}, {"uid": "u3"}]
+    put(store, moved)
+    assert (store.index_keys("app", "web"), store.index_keys("app", "db")) == (
+        ["default/d"],
+        ["default/c"],
+    )
+    assert [store.index_keys("owner", uid) for uid in ("u1", "u2", "u3")] == [
+        [],
+        ["default/c"],
+        ["default/c"],
+    ]
+    put(store, obj("c", rv=3, app="db"))  # no owners left
+    assert store.index_keys("owner", "u2") == []
+    store.remove("default/c")
+    assert store.index_keys("app", "db") == []
+    assert store.index_keys(NAMESPACE_INDEX, "default") == ["default/d"]
+
+
 def test_replace_swaps_everything_and_rebuilds_indexes() -> None:
     store = Store({"app": index_by_label("app")})
     put(store, obj("a", app="web"))
