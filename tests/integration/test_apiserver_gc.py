@@ -228,6 +228,26 @@ async def test_collection_reacts_to_deletion_without_polling(env: Environment, h
     await until(_idle(env), "the collector is idle again")
 
 
+async def test_a_write_keeping_the_owner_references_gives_the_collector_no_work(
+    env: Environment, http: Http
+) -> None:
+    owner = await make(http, "owner")
+    second = await make(http, "second")
+    child = await make(http, "child", owner)
+    await until(_idle(env), "the collector is idle")
+    rest = env.server.rest
+    configmaps = rest.catalog.lookup("", "v1", "configmaps")
+    assert configmaps is not None
+    # called on the loop without yielding: what the write queued is still queued after it
+    written = rest.update(configmaps, "default", "child", {**child, "data": {"k": "v"}})
+    assert not rest.gc.busy
+    meta = {**written.stored.obj["metadata"], "ownerReferences": owned_by(owner, second)}
+    rest.update(configmaps, "default", "child", {**written.stored.obj, "metadata": meta})
+    assert rest.gc.busy  # new references: their owners are looked up
+    await until(_idle(env), "the collector is idle again")
+    assert (await http.get(f"{CONFIGMAPS}/child")).status == 200
+
+
 def _idle(env: Environment) -> Callable[[], Any]:
     async def idle() -> bool:
         return not env.server.rest.gc.busy

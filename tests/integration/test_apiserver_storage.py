@@ -1,8 +1,9 @@
 """MemoryStorage and the watch plumbing on their own: resourceVersions, ordering, the event
-window, replay, watcher closing. (Pure; kept beside the server's other tests.)"""
+window, replay, watcher closing and batching. (Pure; kept beside the server's other tests.)"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -110,3 +111,82 @@ def test_event_lines_are_encoded_once() -> None:
     assert line.startswith(b'{"type":"ADDED","object":{')
     assert line.endswith(b"}\n")
     assert event.line(ADDED) is line
+
+
+def names(events: list[Any] | None) -> list[str]:
+    assert events is not None
+    return [e.new.obj["metadata"]["name"] for e in events]
+
+
+async def test_a_batch_takes_what_is_queued() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    storage.create("configmaps", obj("a"))
+    storage.create("configmaps", obj("b"))
+    storage.create("configmaps", obj("c", "other"))
+    assert names(await watcher.batch(10)) == ["a", "b", "c"]
+    for name in ("d", "e", "f"):
+        storage.create("configmaps", obj(name))
+    assert names(await watcher.batch(2)) == ["d", "e"]
+    assert names(await watcher.batch(2)) == ["f"]
+
+
+async def test_a_batch_waits_for_an_event() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    waiting = asyncio.create_task(watcher.batch(10))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    storage.create("configmaps", obj("a"))
+    storage.create("configmaps", obj("b", "other"))
+    assert names(await asyncio.wait_for(waiting, 10)) == ["a", "b"]
+
+
+async def test_the_alarm_gives_an_empty_batch_once_nothing_is_queued() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    loop = asyncio.get_running_loop()
+    watcher.alarm(loop.time())
+    assert await asyncio.wait_for(watcher.batch(10), 10) == []
+    watcher.alarm(loop.time())
+    await asyncio.sleep(0)  # the alarm rings
+    storage.create("configmaps", obj("a"))
+    assert names(await watcher.batch(10)) == ["a"]
+    assert await watcher.batch(10) == []
+    # spent: the next batch waits for an event again
+    waiting = asyncio.create_task(watcher.batch(10))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    watcher.alarm(None)
+    storage.create("configmaps", obj("b"))
+    assert names(await asyncio.wait_for(waiting, 10)) == ["b"]
+    # next() takes events only
+    watcher.alarm(loop.time())
+    one = asyncio.create_task(watcher.next())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not one.done()
+    storage.create("configmaps", obj("c"))
+    event = await asyncio.wait_for(one, 10)
+    assert event is not None
+    assert event.new.obj["metadata"]["name"] == "c"
+
+
+async def test_a_closed_watcher_hands_out_what_was_queued_then_none() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    waiting = asyncio.create_task(watcher.batch(10))
+    await asyncio.sleep(0)
+    watcher.close()
+    assert await asyncio.wait_for(waiting, 10) is None
+    queued = storage.watch("configmaps", None, None, maxsize=10)
+    storage.create("configmaps", obj("a"))
+    queued.close()
+    storage.create("configmaps", obj("b"))
+    assert names(await queued.batch(10)) == ["a"]
+    assert await queued.batch(10) is None
+    behind = storage.watch("configmaps", None, None, maxsize=1)
+    storage.create("configmaps", obj("c"))
+    storage.create("configmaps", obj("d"))
+    assert behind.closed
+    assert await behind.batch(10) is None

@@ -765,3 +765,51 @@ def test_controller_gen_style_schema() -> None:
     assert _errors(bad) == [
         f"spec.memory: Invalid value: \"lots\": spec.memory in body should match '{quantity}'"
     ]
+
+
+def test_all_of_one_of_and_not_report_like_kube() -> None:
+    properties = {"a": {"type": "string"}, "b": {"type": "integer"}}
+    all_of = _spec_schema(
+        properties, allOf=[{"required": ["a"]}, {"properties": {"b": {"minimum": 5}}}]
+    )
+    assert _admit(all_of, {"a": "x", "b": 7}).causes == []
+    assert _errors(_admit(all_of, {"b": 3})) == [
+        "spec.a: Required value",
+        "spec.b: Invalid value: 3: spec.b in body should be greater than or equal to 5",
+    ]
+    one_of = _spec_schema(properties, oneOf=[{"required": ["a"]}, {"required": ["b"]}])
+    one_of_message = 'spec: Invalid value: "": "spec" must validate one and only one schema (oneOf)'
+    assert _admit(one_of, {"a": "x"}).causes == []
+    assert _errors(_admit(one_of, {"a": "x", "b": 1})) == [one_of_message]
+    assert _errors(_admit(one_of, {})) == [one_of_message, "spec.a: Required value"]
+    negated = _spec_schema(properties, **{"not": {"required": ["a", "b"]}})
+    assert _admit(negated, {"a": "x"}).causes == []
+    assert _errors(_admit(negated, {"a": "x", "b": 1})) == [
+        'spec: Invalid value: "": "spec" must not validate the schema (not)'
+    ]
+
+
+def test_list_map_keys_compare_as_json() -> None:
+    schema = _spec_schema(
+        {
+            "ports": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name", "protocol"],
+                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            }
+        }
+    )
+    ports = [
+        {"name": "a", "protocol": "TCP"},
+        {"name": "a", "protocol": "UDP"},
+        {"protocol": "TCP", "name": "a", "port": 2},
+        {"name": 1},
+        {"name": 1.0},
+        {"name": 1},
+        {"name": True},
+    ]
+    assert _errors(_admit(schema, {"ports": ports})) == [
+        'spec.ports[2]: Duplicate value: map[string]interface {}{"name":"a", "protocol":"TCP"}',
+        'spec.ports[5]: Duplicate value: map[string]interface {}{"name":1}',
+    ]

@@ -218,6 +218,8 @@ class Faults:
             if request.path == ENDPOINT:
                 return await self._endpoint(request)
             return await handler(request)
+        if not (self._delays or self._answers):
+            return await handler(request)
         delays = [d for d in self._delays if d.rule.matches(request)]
         answer = next((a for a in self._answers if a.rule.matches(request)), None)
         for rule in [d.rule for d in delays] + ([answer.rule] if answer else []):

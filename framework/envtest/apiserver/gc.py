@@ -15,10 +15,11 @@ it cannot own the dependent (a cluster-scoped dependent with a namespaced owner)
   (`blockOwnerDeletion: true`) deleted; once none remain it loses the finalizer.
 
 The collector never polls: `observe` is called for every stored write (the REST layer's hook),
-which queues work for the objects concerned; a task on the running loop works the queue off
-after the request that caused it was answered, and ends when the queue is empty. Writes made
-to the storage directly, around the REST layer, are not seen (except when the dependents index
-is first built from storage).
+which queues work for the objects concerned (a dependent's owners are looked up when it is
+written with new or changed references, and again when one of them is deleted); a task on the
+running loop works the queue off after the request that caused it was answered, and ends when
+the queue is empty. Writes made to the storage directly, around the REST layer, are not seen
+(except when the dependents index is first built from storage).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -45,9 +45,9 @@ ORPHAN = "orphan"
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectKey:
-    """Where an object is stored: resource key, namespace ("" if cluster-scoped), name."""
+class ObjectKey(NamedTuple):
+    """Where an object is stored: resource key, namespace ("" if cluster-scoped), name (a
+    tuple: every write makes and hashes one)."""
 
     resource: str
     namespace: str
@@ -85,7 +85,10 @@ class GarbageCollector:
         """An object of `resource` was stored (or removed, if `deleted`): queue what follows."""
         key = ObjectKey.of(resource, obj)
         meta = obj["metadata"]
-        released = self._index(key, {} if deleted else _owner_refs(obj))
+        fresh = self._dependents is None  # the index is built now, with this write in it
+        refs = {} if deleted else _owner_refs(obj)
+        previous = self._index(key, refs)
+        released = [ref for uid, ref in previous.items() if refs.get(uid) != ref]
         if deleted:
             uid = str(meta.get("uid", ""))
             self._enqueue(lambda: self._owner_gone(uid))
@@ -95,7 +98,9 @@ class GarbageCollector:
             self._enqueue(functools.partial(self._recheck_owner, ref, key.namespace))
         if deleted:
             return
-        if meta.get("ownerReferences"):
+        # whether the owners are there is checked when the references change; after that,
+        # their deletion (`_owner_gone`, `_process_deleting_owner`) brings the dependents back
+        if meta.get("ownerReferences") and (fresh or refs != previous):
             self._enqueue(lambda: self._attempt_delete(key))
         if meta.get("deletionTimestamp") and {ORPHAN, FOREGROUND} & set(
             meta.get("finalizers") or []
@@ -139,8 +144,8 @@ class GarbageCollector:
                     self._index(ObjectKey.of(resource, stored.obj), _owner_refs(stored.obj))
         return self._dependents
 
-    def _index(self, key: ObjectKey, refs: Refs) -> list[dict[str, Any]]:
-        """Record `key`'s owner references; returns the previous ones removed or changed."""
+    def _index(self, key: ObjectKey, refs: Refs) -> Refs:
+        """Record `key`'s owner references; returns the previous ones."""
         dependents = self._index_of()
         old = self._refs.pop(key, {})
         for uid in old.keys() - refs.keys():
@@ -153,7 +158,7 @@ class GarbageCollector:
             self._refs[key] = refs
             for uid in refs:
                 dependents.setdefault(uid, set()).add(key)
-        return [ref for uid, ref in old.items() if refs.get(uid) != ref]
+        return old
 
     def _dependents_of(self, uid: str) -> list[tuple[ObjectKey, StoredObject]]:
         """The stored objects naming `uid` among their owners."""

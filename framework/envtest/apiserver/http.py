@@ -32,7 +32,14 @@ from framework.envtest.apiserver.openapi import OpenApi
 from framework.envtest.apiserver.rest import Filter, Page, Rest, Written, parse_filter
 from framework.envtest.apiserver.storage import TooOld
 from framework.envtest.apiserver.tables import render_table
-from framework.envtest.apiserver.watch import ADDED, DELETED, MODIFIED, StoredObject, WatchEvent
+from framework.envtest.apiserver.watch import (
+    ADDED,
+    DELETED,
+    MODIFIED,
+    StoredObject,
+    Watcher,
+    WatchEvent,
+)
 
 MAX_BODY = 3 * 1024 * 1024
 _JSON = "application/json"
@@ -480,40 +487,36 @@ class ApiApp:
     async def _pump(
         self,
         response: web.StreamResponse,
-        watcher: Any,
+        watcher: Watcher,
         stream: _WatchStream,
         timeout_seconds: int,
         bookmarks: bool,
     ) -> None:
+        """Send live events, each batch the watcher has ready in one write, and (with
+        `bookmarks`) a bookmark once per interval when nothing is queued, until the watch is
+        closed or `timeout_seconds` passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds if timeout_seconds > 0 else None
         interval = self.watch_options.bookmark_interval
         next_bookmark = loop.time() + interval if bookmarks else None
+        watcher.alarm(_earliest(deadline, next_bookmark))
         while True:
-            wake = min((t for t in (deadline, next_bookmark) if t is not None), default=None)
-            try:
-                if wake is None:
-                    event = await watcher.next()
-                else:
-                    async with asyncio.timeout_at(wake):
-                        event = await watcher.next()
-            except TimeoutError:
-                now = loop.time()
-                if deadline is not None and now >= deadline:
-                    return
-                await response.write(stream.bookmark())
-                next_bookmark = now + interval
-                continue
-            chunks: list[bytes] = []
-            while event is not None and event is not False:
-                chunks.append(stream.encode(event))
-                if len(chunks) >= _WATCH_BATCH:
-                    break
-                event = watcher.next_nowait()
-            if chunks:
-                await response.write(b"".join(chunks))
-            if event is None:
+            events = await watcher.batch(_WATCH_BATCH)
+            if events is None:
                 return
+            if events:
+                await response.write(b"".join([stream.encode(e) for e in events]))
+                continue
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                return
+            await response.write(stream.bookmark())
+            next_bookmark = now + interval
+            watcher.alarm(_earliest(deadline, next_bookmark))
+
+
+def _earliest(*times: float | None) -> float | None:
+    return min((t for t in times if t is not None), default=None)
 
 
 class _WatchStream:

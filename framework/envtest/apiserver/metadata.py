@@ -6,6 +6,7 @@ Validation functions return `Cause`s (field path + message) for a 422 Invalid an
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import uuid
@@ -39,6 +40,13 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Objects are written again and again with the same names, labels and annotations: the
+# (pure) checks remember their answers.
+_label_key_error = functools.lru_cache(maxsize=4096)(validate_label_key)
+_label_value_error = functools.lru_cache(maxsize=4096)(validate_label_value)
+
+
+@functools.lru_cache(maxsize=4096)
 def name_error(resource: str, name: str) -> str | None:
     """Why `name` is not a valid name for objects of `resource` (a storage key), or None."""
     if resource in _LABEL_NAMED:
@@ -87,7 +95,7 @@ def validate_meta(resource: str, meta: dict[str, Any]) -> list[Cause]:
     labels, errors = _string_map(meta, "labels")
     causes += errors
     for key, value in labels.items():
-        for text, why in ((key, validate_label_key(key)), (value, validate_label_value(value))):
+        for text, why in ((key, _label_key_error(key)), (value, _label_value_error(value))):
             if why:
                 causes.append(
                     Cause(
@@ -100,7 +108,7 @@ def validate_meta(resource: str, meta: dict[str, Any]) -> list[Cause]:
     causes += errors
     size = 0
     for key, value in annotations.items():
-        why = validate_label_key(key.lower())
+        why = _label_key_error(key.lower())
         if why:
             causes.append(
                 Cause(
@@ -157,7 +165,10 @@ def _owner_reference_causes(references: Any) -> list[Cause]:
 
 def timestamp(when: datetime) -> str:
     """RFC 3339 with second precision and a Z, as metav1.Time serialises."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{when.year:04d}-{when.month:02d}-{when.day:02d}"
+        f"T{when.hour:02d}:{when.minute:02d}:{when.second:02d}Z"
+    )
 
 
 def stamp_new(meta: dict[str, Any], now: datetime) -> None:
@@ -185,9 +196,16 @@ def spec_changed(old: dict[str, Any], new: dict[str, Any], has_status: bool) -> 
     return _canonical(_without(old, ignored)) != _canonical(_without(new, ignored))
 
 
+def _versions(obj: dict[str, Any]) -> tuple[Any, Any]:
+    meta = obj.get("metadata")
+    return obj.get("apiVersion"), meta.get("resourceVersion") if isinstance(meta, dict) else None
+
+
 def same_content(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether two writes are equal apart from resourceVersion and the apiVersion they were
     made at (a no-op write)."""
+    if _versions(old) == _versions(new) and old != new:
+        return False  # != means unequal JSON (NaN aside); == does not mean equal: 1 == True
     old_meta = _without(old.get("metadata", {}), ("resourceVersion",))
     new_meta = _without(new.get("metadata", {}), ("resourceVersion",))
     return _canonical({**old, "apiVersion": "", "metadata": old_meta}) == _canonical(

@@ -488,7 +488,8 @@ class Rest:
         old = current.obj
         old_meta = old["metadata"]
         if subresource == "status":
-            new = _copy(current)
+            # admission builds a new object: only what changes before it needs copying then
+            new = _copy(current) if served.schema is None else {**old, "metadata": {**old_meta}}
             if "status" in obj:
                 new["status"] = obj["status"]
             else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import math
@@ -200,6 +201,23 @@ class _Walk:
         )
 
 
+class _Probe(_Walk):
+    """A walk that only notes whether anything is wrong (junction branches are tried with it;
+    their messages are made only when reported)."""
+
+    __slots__ = ()
+
+    def add(self, reason: str, path: _Path, body: str) -> None:
+        self.causes.append(_PROBED)
+
+    def invalid(self, path: _Path, value: Any, detail: str) -> None:
+        self.causes.append(_PROBED)
+
+    def wrong_type(self, path: _Path, expected: str, value: Any) -> None:
+        self.causes.append(_PROBED)
+
+
+_PROBED = FieldCause(INVALID, "", "")
 _Check: TypeAlias = Callable[[Any, _Path, _Walk], None]
 _MISSING: Any = object()
 _RESOURCE_KEYS = frozenset(("apiVersion", "kind", "metadata"))
@@ -261,14 +279,19 @@ class _Node:
         self.defaulted = tuple(item for item in self.defaulted if item[0] not in _RESOURCE_KEYS)
 
     def process(self, value: Any, path: _Path, walk: _Walk) -> Any:
-        if value is None:
-            if not self.nullable and self.kind is not None:
-                walk.wrong_type(path, self.kind, value)
+        kind = self.kind
+        out: Any
+        if kind == "string" and type(value) is str:  # the usual shapes first
+            out = value
+        elif kind == "object" and type(value) is dict:
+            out = self._object(value, path, walk)
+        elif value is None:
+            if not self.nullable and kind is not None:
+                walk.wrong_type(path, kind, value)
             elif not self.nullable and self.int_or_string:
                 walk.wrong_type(path, "integer,string", value)
             return None
-        kind = self.kind
-        if self.int_or_string:
+        elif self.int_or_string:
             if not (isinstance(value, str) or _TYPE_TESTS["integer"](value)):
                 walk.wrong_type(path, "integer,string", value)
                 return _copy(value)
@@ -481,11 +504,14 @@ def _size_check(lists: bool, noun: str, low: int | None, high: int | None) -> _C
 
 def _enum_check(values: list[Any]) -> _Check:
     allowed = {_canonical(value) for value in values}
+    strings = {value for value in values if isinstance(value, str)}
     listed = ", ".join(
         json.dumps(value if isinstance(value, str) else json.dumps(value)) for value in values
     )
 
     def check_enum(value: Any, path: _Path, walk: _Walk) -> None:
+        if type(value) is str and value in strings:
+            return
         if _canonical(value) not in allowed:
             walk.add(
                 NOT_SUPPORTED,
@@ -537,6 +563,15 @@ def _list_set_check(value: Any, path: _Path, walk: _Walk) -> None:
         walk.add(DUPLICATE, (path, index), f"Duplicate value: {_go_value(value[index])}")
 
 
+def _entry_key(entry: dict[str, Any]) -> Any:
+    """`_canonical` of a list-map entry's keys, or (when all are strings, as is usual) a tuple
+    equal for equal entries (never equal to a `_canonical` string)."""
+    values = tuple(entry.values())
+    if all(type(value) is str for value in values):
+        return (*entry, *values)
+    return _canonical(entry)
+
+
 def _list_map_check(names: tuple[str, ...]) -> _Check:
     def check_list_map(value: Any, path: _Path, walk: _Walk) -> None:
         if not isinstance(value, list):
@@ -548,7 +583,7 @@ def _list_map_check(names: tuple[str, ...]) -> _Check:
         entries = [
             {name: item[name] for name in names if name in item} if item else {} for item in value
         ]
-        for index in _second_occurrences([_canonical(entry) for entry in entries]):
+        for index in _second_occurrences([_entry_key(entry) for entry in entries]):
             walk.add(DUPLICATE, (path, index), f"Duplicate value: {_go_literal(entries[index])}")
 
     return check_list_map
@@ -557,30 +592,33 @@ def _list_map_check(names: tuple[str, ...]) -> _Check:
 def _junction_check(kind: str, nodes: list[_Node]) -> _Check:
     """allOf/anyOf/oneOf/not over validation-only nodes."""
 
-    def failures(value: Any, path: _Path) -> list[list[FieldCause]]:
-        results = []
-        for node in nodes:
-            trial = _Walk()
-            node.process(value, path, trial)
-            results.append(trial.causes)
-        return results
+    def causes_of(node: _Node, value: Any, path: _Path) -> list[FieldCause]:
+        trial = _Walk()
+        node.process(value, path, trial)
+        return trial.causes
 
     def check_junction(value: Any, path: _Path, walk: _Walk) -> None:
-        results = failures(value, path)
-        passed = sum(1 for causes in results if not causes)
-        where = f'"{_render(path)}"'
+        failed = []
+        for node in nodes:
+            probe = _Probe()
+            node.process(value, path, probe)
+            failed.append(bool(probe.causes))
+        passed = failed.count(False)
         if kind == "allOf":
-            for causes in results:
-                walk.causes.extend(causes)
+            for node, failing in zip(nodes, failed, strict=True):
+                if failing:
+                    walk.causes.extend(causes_of(node, value, path))
         elif kind == "anyOf" and passed == 0:
-            walk.invalid(path, "", f"{where} must validate at least one schema (anyOf)")
-            walk.causes.extend(results[0])
+            walk.invalid(path, "", f'"{_render(path)}" must validate at least one schema (anyOf)')
+            walk.causes.extend(causes_of(nodes[0], value, path))
         elif kind == "oneOf" and passed != 1:
-            walk.invalid(path, "", f"{where} must validate one and only one schema (oneOf)")
+            walk.invalid(
+                path, "", f'"{_render(path)}" must validate one and only one schema (oneOf)'
+            )
             if passed == 0:
-                walk.causes.extend(results[0])
+                walk.causes.extend(causes_of(nodes[0], value, path))
         elif kind == "not" and passed == 1:
-            walk.invalid(path, "", f"{where} must not validate the schema (not)")
+            walk.invalid(path, "", f'"{_render(path)}" must not validate the schema (not)')
 
     return check_junction
 
@@ -601,7 +639,9 @@ def _is_date(text: str) -> bool:
     return len(text) == 10
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_date_time(text: str) -> bool:
+    """RFC 3339 date-time (remembered: objects carry the same timestamps write after write)."""
     match = _DATE_TIME.match(text)
     if match is None or not _is_date(match.group(1)):
         return False

@@ -5,6 +5,7 @@ one (so a selector watch can tell "started matching" from "stopped matching"). T
 the last N events in an `EventWindow` to resume watches from a resourceVersion; older ones are
 gone (410 Expired). A `Watcher` receives events through a bounded queue: the server never waits
 for a slow watcher; one that falls `maxsize` events behind is closed, as kube-apiserver does.
+Its consumer takes what is queued in batches (one write to the client per batch).
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ class EventWindow:
 
 
 class Watcher:
-    """A consumer's end of a watch: `initial` events to send first, then `next()` live ones.
+    """A consumer's end of a watch: `initial` events to send first, then live ones through
+    `next()` one at a time or `batch()` all that are ready (one consumer at a time).
 
-    `next()` returns None when the watch was closed (overflow, resource removed, server stop).
+    Both return None once the watch was closed (overflow, resource removed, server stop) and
+    every event queued before the close was taken.
     """
 
     def __init__(
@@ -110,7 +113,10 @@ class Watcher:
         self.resource = resource
         self.namespace = namespace
         self.initial: list[WatchEvent] = []
-        self._queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        self._events: deque[WatchEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._alarm: asyncio.TimerHandle | None = None
+        self._rang = False
         self._maxsize = maxsize
         self._on_close = on_close
         self.closed = False
@@ -118,10 +124,11 @@ class Watcher:
     def deliver(self, event: WatchEvent) -> None:
         if self.closed or (self.namespace is not None and event.namespace != self.namespace):
             return
-        if self._queue.qsize() >= self._maxsize:
+        if len(self._events) >= self._maxsize:
             self.close(discard=True)
         else:
-            self._queue.put_nowait(event)
+            self._events.append(event)
+            self._wake()
 
     def close(self, discard: bool = False) -> None:
         """Stop delivering. The consumer gets the events already queued (none if `discard`:
@@ -129,20 +136,64 @@ class Watcher:
         if self.closed:
             return
         self.closed = True
-        while discard and not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        if discard:
+            self._events.clear()
+        self.alarm(None)
+        self._wake()
         self._on_close(self)
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._rang = True
+        self._wake()
+
+    def alarm(self, when: float | None) -> None:
+        """Make `batch()` return [] once the loop's clock reaches `when` (None: never)."""
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
+        self._rang = False
+        if when is not None:
+            self._alarm = asyncio.get_running_loop().call_at(when, self._ring)
+
+    async def _wait(self, alarm: bool) -> None:
+        """Until an event is queued, the watch is closed or (if `alarm`) the alarm rang."""
+        while not (self._events or self.closed or (alarm and self._rang)):
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
     async def next(self) -> WatchEvent | None:
-        return await self._queue.get()
+        await self._wait(alarm=False)
+        return self._events.popleft() if self._events else None
 
     def next_nowait(self) -> WatchEvent | bool | None:
         """The next queued event, None if closed, False if nothing is queued."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return False
+        if self._events:
+            return self._events.popleft()
+        return None if self.closed else False
+
+    async def batch(self, limit: int) -> list[WatchEvent] | None:
+        """Up to `limit` queued events, oldest first, waiting for one if none is; [] when the
+        alarm rang with nothing queued (the alarm is then spent)."""
+        await self._wait(alarm=True)
+        events = self._events
+        if not events:
+            if self.closed:
+                return None
+            self._rang = False
+            return []
+        if len(events) <= limit:
+            self._events = deque()
+            return list(events)
+        return [events.popleft() for _ in range(limit)]
 
 
 class WatcherSet:
