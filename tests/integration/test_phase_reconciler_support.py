@@ -172,6 +172,13 @@ class Harness:
                     return
                 await asyncio.sleep(0.02)
 
+    async def logged_phases(self, name: str, expected: list[str]) -> list[str]:
+        """The phases the informer delivered for `name` once they are `expected`, or when WAIT
+        runs out: the log may trail what the API already answers."""
+        with contextlib.suppress(TimeoutError):
+            await self.until(lambda: self.log.phases(name) == expected)
+        return self.log.phases(name)
+
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, {"controller": CONTROLLER, **labels}) or 0.0
 
