@@ -28,7 +28,10 @@ legacy phase name (one status patch; a legacy name is never written); fail the o
 phase timeout (from `phaseTransitionTime`) or the machine's deadline (from `startTime`) has
 expired; dispatch to the current phase's handler (terminal phases are not dispatched); in
 derived-phase mode move to the phase the rules give; finally write `observedGeneration` and
-the kstatus conditions if they are stale (an up-to-date object costs no request). The result
+the kstatus conditions if they are stale (an up-to-date object costs no request). These last
+two steps are what every status write does, so they are skipped when the handler's last write
+did them (`set_conditions`, or any write without a rule table) and the status has not changed
+since. The result
 requeues no later than the time left on the nearest timeout, so timeouts fire without events.
 
 Every status write goes through `StatusWriter.patch_status` (one merge patch) and leaves
@@ -55,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -257,6 +261,10 @@ def _wire(obj: KubeObject | JSON) -> JSON:
     return obj.to_dict() if isinstance(obj, KubeObject) else obj
 
 
+def _encoded_status(obj: KubeObject | JSON) -> bytes:
+    return orjson.dumps(_status(_wire(obj)))
+
+
 def _status(wire: Mapping[str, Any]) -> Mapping[str, Any]:
     status = wire.get("status")
     return status if isinstance(status, Mapping) else {}
@@ -388,6 +396,9 @@ class PhaseReconciler(Generic[T]):
         self._failed = cls._failed_phases()
         self._metrics = _metrics_of(context.registry)
         self._log = _log.bind(controller=self.name)
+        # The status (encoded) after the last write of a reconcile in progress that also did
+        # the end-of-reconcile work, by id() of the reconcile's object.
+        self._settled: dict[int, bytes] = {}
 
     # -- overridable hooks ---------------------------------------------------------------
 
@@ -414,6 +425,8 @@ class PhaseReconciler(Generic[T]):
         except Exception as error:
             self.context.tracker.record_error(self.name, ObjectKey.of(_wire(obj)), error)
             raise
+        finally:
+            self._settled.pop(id(obj), None)
 
     async def _reconcile(self, obj: T) -> Result:
         if (_wire(obj).get("metadata") or {}).get("deletionTimestamp"):
@@ -434,7 +447,9 @@ class PhaseReconciler(Generic[T]):
         if verdict.expired is not None:
             return await self._expire(obj, verdict.expired)
         result = await self._dispatch(obj)
-        if (await self._transition(obj, _Change(derive=True))).immediate:
+        settled = self._settled.get(id(obj))
+        done = settled is not None and settled == _encoded_status(obj)
+        if not done and (await self._transition(obj, _Change(derive=True))).immediate:
             result = Result.now()
         current = self._phase(obj)
         if current is not None:
@@ -535,6 +550,8 @@ class PhaseReconciler(Generic[T]):
                 self._mutate(target, change, outcome)
 
         written = await self.context.status_writer.patch_status(obj, mutate)
+        if change.derive or self.machine.rules is None:
+            self._settled[id(obj)] = _encoded_status(obj)
         return outcome if written else None
 
     def _mutate(self, wire: JSON, change: _Change, outcome: _Outcome) -> None:

@@ -27,6 +27,7 @@ from framework.phase import (
     RuleTable,
     cond,
 )
+from framework.phase import Predicate as RulePredicate
 from framework.reconciler import (
     InvalidReconciler,
     PhaseReconciler,
@@ -485,3 +486,66 @@ async def test_set_conditions_writes_other_status_fields_in_the_same_patch() -> 
     assert len(h.api.status_patches) == written  # nothing changed, nothing sent
     with pytest.raises(ValueError, match=r"\['phase'\] are written by the framework"):
         await h.reconciler.set_conditions(copy.deepcopy(h.stored), [], status={"phase": "X"})
+
+
+def _counting_table(evaluations: list[int]) -> RuleTable:
+    def up(obj: Any, now: datetime) -> bool:
+        evaluations.append(1)
+        return condition_status((obj.get("status") or {}).get("conditions") or [], "Up") == "True"
+
+    return RuleTable((PhaseRule("Running", RulePredicate(up, "Up=True")),), default="Pending")
+
+
+async def test_rules_run_once_per_reconcile_after_a_handler_derived_the_phase() -> None:
+    evaluations: list[int] = []
+
+    class Deriving(PhaseReconciler[JSON]):
+        kind = KIND
+        machine = PhaseMachine(
+            phases=["Pending", "Running"],
+            initial="Pending",
+            transitions={"Pending": ["Running"], "Running": ["Pending"]},
+            rules=_counting_table(evaluations),
+        )
+
+        @on_phase("Pending", "Running")
+        async def observe(self, obj: JSON) -> Result | None:
+            up = Condition(type="Up", status="True", reason="Seen")
+            return await self.set_conditions(obj, [up])
+
+    h = Harness(Deriving)
+    h.api.add("g")
+    await h.settle()
+    assert h.stored["status"]["phase"] == "Running"
+    evaluations.clear()
+    await h.reconcile()
+    assert len(evaluations) == 1  # the handler's set_conditions was the end-of-reconcile pass
+
+
+async def test_a_status_change_after_the_handlers_derive_is_evaluated_at_the_end() -> None:
+    evaluations: list[int] = []
+
+    class Late(PhaseReconciler[JSON]):
+        kind = KIND
+        machine = PhaseMachine(
+            phases=["Pending", "Running"],
+            initial="Pending",
+            transitions={"Pending": ["Running"]},
+            rules=_counting_table(evaluations),
+        )
+
+        @on_phase("Pending")
+        async def observe(self, obj: JSON) -> Result | None:
+            await self.set_conditions(obj, [])  # derives Pending: no Up yet
+
+            def up(target: JSON) -> None:
+                conditions = target["status"]["conditions"]
+                conditions.append({"type": "Up", "status": "True", "reason": "Late"})
+
+            await self.context.status_writer.patch_status(obj, up)
+            return None
+
+    h = Harness(Late)
+    h.api.add("g")
+    await h.reconcile()
+    assert h.stored["status"]["phase"] == "Running"  # the end of the reconcile derived it
