@@ -113,7 +113,19 @@ class Condition(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form stored in `status.conditions` (unset optional fields omitted)."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        if type(self) is not Condition:  # a subclass may add fields
+            return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        entry: dict[str, Any] = {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+        }
+        if self.observed_generation is not None:
+            entry["observedGeneration"] = self.observed_generation
+        if self.last_transition_time is not None:
+            entry["lastTransitionTime"] = to_rfc3339(self.last_transition_time)
+        return entry
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Condition:

@@ -78,6 +78,27 @@ def test_wire_form_omits_unset_optional_fields_but_keeps_empty_message() -> None
     assert ready().to_wire() == {"type": "Ready", "status": "True", "reason": "Ok", "message": ""}
 
 
+@given(
+    status=st.sampled_from(["True", "False", "Unknown"]),
+    message=st.text(max_size=20),
+    generation=st.none() | st.integers(min_value=0, max_value=2**40),
+    stamped=st.booleans(),
+)
+def test_wire_form_is_the_aliased_json_dump(
+    status: str, message: str, generation: int | None, stamped: bool
+) -> None:
+    condition = Condition(
+        type="Ready",
+        status=status,
+        reason="Ok",
+        message=message,
+        observed_generation=generation,
+        last_transition_time=T0 if stamped else None,
+    )
+    dumped = condition.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert list(condition.to_wire().items()) == list(dumped.items())  # order too
+
+
 @pytest.mark.parametrize(
     "reason", ["A", "Ok", "ProvisionFailed", "Crash_Loop", "a:b,c_1", "X" * 1024]
 )
