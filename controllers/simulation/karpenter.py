@@ -34,11 +34,10 @@ storage, one `nvidia.com/gpu` when the instance type's name contains `gpu` or st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any, Final
 
 from api.external.karpenter import GROUP, INSTANCE_TYPE_LABEL, VERSION
-from framework.conditions import Condition, ConditionStatus, set_condition_wire
+from framework.conditions import ConditionStatus, condition_entry, set_condition_entry
 from framework.envtest.simulator.engine import ObjectKey, Stage, World
 from framework.envtest.simulator.kubelet import DEFAULT_NODE_CAPACITY, mark_node_ready
 from framework.envtest.simulator.objects import (
@@ -137,17 +136,14 @@ def _node_labels(claim: Mapping[str, Any], name: str) -> dict[str, str]:
 
 
 def _set(
-    claim: JSON, type_: str, status: ConditionStatus, reason: str, message: str, now: datetime
+    claim: JSON, type_: str, status: ConditionStatus, reason: str, message: str, now: str
 ) -> None:
+    """Set a condition of the claim (in place); `now` (a `timestamp`) is its
+    lastTransitionTime when its status changes."""
     conditions: list[JSON] = claim.setdefault("status", {}).setdefault("conditions", [])
-    condition = Condition(
-        type=type_,
-        status=status,
-        reason=reason,
-        message=message,
-        observed_generation=meta(claim).get("generation"),
-    )
-    set_condition_wire(conditions, condition, now)
+    entry = condition_entry(type_, status, reason, message, meta(claim).get("generation"))
+    entry["lastTransitionTime"] = now
+    set_condition_entry(conditions, entry)
 
 
 def node_for(claim: JSON) -> JSON:
@@ -215,7 +211,7 @@ class KarpenterActor:
             await self._delete_node(world, key)
             return None
         if not conditions_of(claim):
-            now = world.clock.wall()
+            now = timestamp(world.clock)
             await world.patch_status(claim, lambda c: self._initial(c, now))
             return None
         if any(c.get("status") == "False" for c in conditions_of(claim)):
@@ -234,7 +230,7 @@ class KarpenterActor:
         return None
 
     @staticmethod
-    def _initial(claim: JSON, now: datetime) -> None:
+    def _initial(claim: JSON, now: str) -> None:
         for type_ in _CONDITIONS:
             _set(
                 claim,
@@ -252,7 +248,7 @@ class KarpenterActor:
         left = world.remaining(key, stage)
         if left:
             return left
-        now = world.clock.wall()
+        now = timestamp(world.clock)
         await world.patch_status(claim, lambda c: _set(c, condition, "True", condition, "", now))
         world.reached(key, stage)
         return None
@@ -262,7 +258,7 @@ class KarpenterActor:
         if left:
             return left
         instance = instance_type(claim)
-        now = world.clock.wall()
+        now = timestamp(world.clock)
         if launch_fails(instance) or world.fails(key, LAUNCH):
             cause = "simulated" if launch_fails(instance) else "injected by the simulator"
             message = (
@@ -311,11 +307,11 @@ class KarpenterActor:
                 mark_node_ready(n, now)
 
             await world.patch_status(node, ready)
-        wall = world.clock.wall()
+        registered_at = timestamp(world.clock)
 
         def registered(c: JSON) -> None:
             c.setdefault("status", {})["nodeName"] = key.name
-            _set(c, "Registered", "True", "Registered", "", wall)
+            _set(c, "Registered", "True", "Registered", "", registered_at)
 
         await world.patch_status(claim, registered)
         world.reached(key, REGISTER, node=key.name)

@@ -41,12 +41,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -54,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter
 from framework.cache import Cache
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
+from framework.envtest.simulator.status import copy_status, status_patch
 from framework.errors import AlreadyExists, Conflict, NotFound
 from framework.informer import (
     EventHandler,
@@ -64,12 +64,14 @@ from framework.informer import (
     resource_version_of,
 )
 from framework.metrics import per_registry
+from framework.patch import diff_contains_list
 from framework.resources import GroupVersionKind
-from framework.status import StatusWriter
 from framework.workqueue import RateLimitingQueue, ShutDown
 
 JSON = dict[str, Any]
 ENTRY_POINT_GROUP = "kubeloop.simulators"
+STATUS_ATTEMPTS = 5
+"""How many times `World.patch_status` sends a status that meets Conflicts."""
 OWNER_UID_INDEX = "simulator.ownerUID"
 """Index on every watched kind: objects filed under each owner reference's uid."""
 
@@ -89,21 +91,13 @@ def kind_of(obj: Mapping[str, Any]) -> GroupVersionKind:
     return gvk
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectKey:
-    """One object: kind, name and namespace ("" when cluster-scoped)."""
+class ObjectKey(NamedTuple):
+    """One object: kind, name and namespace ("" when cluster-scoped). A tuple: keys are made
+    for every event and reconcile, and hashed on every queue and timer operation."""
 
     gvk: GroupVersionKind
     name: str
     namespace: str = ""
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # keys are hashed on every queue and timer operation: once is enough
-        object.__setattr__(self, "_hash", hash((self.gvk, self.name, self.namespace)))
-
-    def __hash__(self) -> int:
-        return self._hash
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
@@ -252,6 +246,33 @@ class _Writing:
         self.ended: asyncio.Event | None = None
 
 
+class _Sending:
+    """The context of one task's write of one object (see `WritesInFlight.sending`)."""
+
+    __slots__ = ("_key", "_table", "_writer", "_writing")
+
+    def __init__(self, table: dict[ObjectKey, _Writing], key: ObjectKey) -> None:
+        self._table = table
+        self._key = key
+
+    def __enter__(self) -> None:
+        writing = self._table.get(self._key)
+        if writing is None:
+            writing = self._table[self._key] = _Writing()
+        self._writing = writing
+        self._writer = asyncio.current_task()
+        writing.writers.append(self._writer)
+
+    def __exit__(self, *exc_info: object) -> None:
+        writing = self._writing
+        writing.writers.remove(self._writer)
+        if not writing.writers:
+            del self._table[self._key]
+        if writing.ended is not None:
+            writing.ended.set()
+            writing.ended = None
+
+
 class WritesInFlight:
     """The writes the simulator's actors are sending, by object: `World` reads of an object
     wait until no other task is writing it (see the module docstring; a task's own write does
@@ -260,23 +281,9 @@ class WritesInFlight:
     def __init__(self) -> None:
         self._writing: dict[ObjectKey, _Writing] = {}
 
-    @contextmanager
-    def sending(self, key: ObjectKey) -> Iterator[None]:
-        """The current task writes `key` while the context is open."""
-        writing = self._writing.get(key)
-        if writing is None:
-            writing = self._writing[key] = _Writing()
-        writer = asyncio.current_task()
-        writing.writers.append(writer)
-        try:
-            yield
-        finally:
-            writing.writers.remove(writer)
-            if not writing.writers:
-                del self._writing[key]
-            if writing.ended is not None:
-                writing.ended.set()
-                writing.ended = None
+    def sending(self, key: ObjectKey) -> _Sending:
+        """A context in which the current task writes `key`."""
+        return _Sending(self._writing, key)
 
     def busy(self, key: ObjectKey) -> bool:
         """Whether a task other than the current one is writing `key`."""
@@ -322,7 +329,6 @@ class World:
         self.timing = timing
         self.clock = clock
         self.log = _log.bind(actor=actor)
-        self._status = StatusWriter(client, observer=cache)
         self._failure_probability = failures.probabilities.get(actor, 0.0)
         self._rng = failures.rng(actor)
         self._metrics = _metrics_of(registry)
@@ -338,7 +344,8 @@ class World:
 
     async def get(self, key: ObjectKey) -> JSON | None:
         while True:
-            await self._writes.wait(key)
+            if self._writes.busy(key):
+                await self._writes.wait(key)
             try:
                 found = await self.cache.get(key.gvk, key.name, namespace=key.namespace or None)
             except NotFound:
@@ -418,10 +425,56 @@ class World:
         return patched
 
     async def patch_status(self, obj: JSON, mutate: Callable[[JSON], object]) -> bool:
-        """Run `mutate(obj)` and send the status it changed (see `StatusWriter`); `obj` takes
-        the server's answer. Returns whether anything was written."""
-        with self._writes.sending(ObjectKey.of(obj)):
-            return await self._status.patch_status(obj, mutate)
+        """Run `mutate(obj)` and send the status it changed as a merge patch of the `/status`
+        subresource (see `status_patch`; nothing when nothing changed), as
+        `framework.status.StatusWriter` does: locked by the resourceVersion when the patch
+        holds a list (a merge patch replaces lists whole, so concurrent writers of one would
+        clobber each other); on Conflict the object is re-read from the API and the mutation
+        re-run on it, up to `STATUS_ATTEMPTS` times in all. `obj` takes the server's answer
+        (metadata and status; on failure its status is restored). Returns whether anything
+        was written."""
+        key = ObjectKey.of(obj)
+        original = copy_status(obj.get("status"))
+        target, before, attempt = obj, original, 1
+        try:
+            with self._writes.sending(key):
+                while True:
+                    mutate(target)
+                    patch = status_patch(before, target.get("status"))
+                    if not patch:
+                        if target is not obj:
+                            _take(obj, target)
+                        return False
+                    try:
+                        written = await self._send_status(key, target, patch)
+                    except Conflict:
+                        if attempt >= STATUS_ATTEMPTS:
+                            raise
+                        attempt += 1
+                        target = await self.client.get(
+                            key.gvk, key.name, namespace=key.namespace or None
+                        )
+                        before = copy_status(target.get("status"))
+                        continue
+                    self.cache.wrote(written)
+                    _take(obj, written)
+                    return True
+        except BaseException:
+            _take(obj, {"status": original})
+            raise
+
+    async def _send_status(self, key: ObjectKey, base: JSON, patch: JSON) -> JSON:
+        """Send a status merge patch, locked by `base`'s resourceVersion if it holds a list."""
+        version = (base.get("metadata") or {}).get("resourceVersion")
+        written: JSON = await self.client.patch(
+            key.gvk,
+            key.name,
+            patch,
+            namespace=key.namespace or None,
+            subresource="status",
+            resource_version=str(version) if diff_contains_list(patch) else None,
+        )
+        return written
 
     async def delete(self, key: ObjectKey) -> bool:
         """Delete the object; False when it was already gone."""
@@ -479,6 +532,16 @@ class World:
         self._timers.pop(key, None)
         self._decisions.pop(key, None)
         self._creators.pop(key, None)
+
+
+def _take(obj: JSON, source: Mapping[str, Any]) -> None:
+    """Make `obj` hold `source`'s metadata (when it has any) and status (in place)."""
+    if "metadata" in source:
+        obj["metadata"] = source.get("metadata") or {}
+    if source.get("status") is None:
+        obj.pop("status", None)
+    else:
+        obj["status"] = source["status"]
 
 
 class _Runner:
@@ -664,17 +727,17 @@ def _handler(runners: Sequence[_Runner]) -> EventHandler:
     """One handler for the actors watching a kind: they share each event's objects (actors
     only read them), so the informer decodes them once for all."""
 
-    def each(call: Callable[[_Runner], None]) -> None:
+    def each(call: Callable[..., None], *objects: JSON) -> None:
         for runner in runners:
             try:
-                call(runner)
+                call(runner, *objects)
             except Exception:  # one actor's failure must not keep the event from the others
                 runner.world.log.exception("mapping an event to keys failed")
 
     return EventHandler(
-        on_add=lambda obj, _initial: each(lambda runner: runner.added(obj)),
-        on_update=lambda old, new: each(lambda runner: runner.updated(old, new)),
-        on_delete=lambda obj, _unknown: each(lambda runner: runner.deleted(obj)),
+        on_add=lambda obj, _initial: each(_Runner.added, obj),
+        on_update=lambda old, new: each(_Runner.updated, old, new),
+        on_delete=lambda obj, _unknown: each(_Runner.deleted, obj),
     )
 
 

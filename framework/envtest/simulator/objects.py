@@ -4,8 +4,7 @@ timestamps, built-in conditions, controller references and children."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from framework.clock import Clock
@@ -22,15 +21,29 @@ REPLICA_SET = GroupVersionKind("apps", "v1", "ReplicaSet")
 JOB = GroupVersionKind("batch", "v1", "Job")
 
 
+class _Second:
+    """One whole second of wall time and its `to_rfc3339` form."""
+
+    __slots__ = ("end", "start", "text")
+
+    def __init__(self, moment: datetime) -> None:
+        self.start = moment.replace(microsecond=0)
+        self.end = self.start + timedelta(seconds=1)
+        self.text = to_rfc3339(self.start)
+
+
+_last_second = _Second(datetime.fromtimestamp(0, UTC))
+"""The second of the last stamp (stamps repeat within a second: formatted once)."""
+
+
 def timestamp(clock: Clock) -> str:
     """The clock's wall time as metav1.Time writes it."""
-    return _whole_second(clock.wall().replace(microsecond=0))
-
-
-@lru_cache(maxsize=16)
-def _whole_second(moment: datetime) -> str:
-    """`to_rfc3339` of a whole second (stamps repeat within a second: formatted once)."""
-    return to_rfc3339(moment)
+    global _last_second
+    moment = clock.wall()
+    second = _last_second
+    if not second.start <= moment < second.end:
+        second = _last_second = _Second(moment)
+    return second.text
 
 
 def meta(obj: Mapping[str, Any]) -> JSON:
@@ -48,7 +61,10 @@ def conditions_of(obj: Mapping[str, Any]) -> list[JSON]:
 
 
 def condition_true(obj: Mapping[str, Any], type_: str) -> bool:
-    return any(c.get("type") == type_ and c.get("status") == "True" for c in conditions_of(obj))
+    for condition in conditions_of(obj):
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return True
+    return False
 
 
 def set_condition(
@@ -71,14 +87,18 @@ def set_condition(
         entry["reason"] = reason
     if message is not None:
         entry["message"] = message
-    index = next((i for i, c in enumerate(conditions) if c.get("type") == type_), None)
+    index = _index_of(conditions, type_)
     old = conditions[index] if index is not None else {}
     same_status = old.get("status") == entry["status"]
     entry["lastTransitionTime"] = old.get("lastTransitionTime") if same_status else now
     if not entry["lastTransitionTime"]:
         entry["lastTransitionTime"] = now
     if update_time:
-        unchanged = same_status and all(old.get(k) == entry.get(k) for k in ("reason", "message"))
+        unchanged = (
+            same_status
+            and old.get("reason") == entry.get("reason")
+            and old.get("message") == entry.get("message")
+        )
         entry["lastUpdateTime"] = old.get("lastUpdateTime", now) if unchanged else now
     for extra in ("lastProbeTime", "lastHeartbeatTime"):
         if extra in old:
@@ -87,6 +107,14 @@ def set_condition(
         conditions.append(entry)
     else:
         conditions[index] = entry
+
+
+def _index_of(conditions: list[JSON], type_: str) -> int | None:
+    """The position of the condition of `type_` (None when absent)."""
+    for index, condition in enumerate(conditions):
+        if condition.get("type") == type_:
+            return index
+    return None
 
 
 def controller_key(obj: Mapping[str, Any], kinds: tuple[GroupVersionKind, ...]) -> ObjectKey | None:

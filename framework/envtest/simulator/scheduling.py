@@ -141,6 +141,10 @@ def schedule(
     selector = (pod.get("spec") or {}).get("nodeSelector") or {}
     candidates = _candidates(nodes, [f"{key}={value}" for key, value in selector.items()])
     found = [node for node in map(nodes.get, sorted(candidates)) if node is not None]
+    chosen = choose_node(pod, found, load)
+    if chosen[0] is not None:
+        return chosen
+    # nothing fits: count the nodes left out, for the message
     excluded: Counter[str] = Counter()
     for readiness in (NOT_READY, UNSCHEDULABLE, ""):
         excluded[readiness or SELECTOR_MISMATCH] = len(
