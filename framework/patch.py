@@ -1,7 +1,9 @@
 """JSON merge patch (RFC 7386) diff and apply; JSON patch (RFC 6902) apply.
 
 JSON values here are dict/list/str/int/float/bool/None. Every function is pure: inputs are never
-mutated, and a returned document shares no dict or list with any input, so callers may mutate it.
+mutated, and a returned document shares no dict or list with any input, so callers may mutate it;
+except `merge_apply_shared`, whose result shares what the patch does not reach (for callers that
+treat documents as immutable).
 JSON equality is used throughout: `1 == 1.0`, but `True != 1` (unlike Python's `==`).
 """
 
@@ -18,6 +20,7 @@ __all__ = [
     "json_equal",
     "json_patch_apply",
     "merge_apply",
+    "merge_apply_shared",
     "merge_diff",
 ]
 
@@ -83,6 +86,27 @@ def merge_apply(target: Any, patch: Any) -> Any:
     for key, value in patch.items():
         if key not in base and value is not None:
             result[key] = merge_apply(None, value)
+    return result
+
+
+def merge_apply_shared(target: Any, patch: Any) -> Any:
+    """`merge_apply(target, patch)` without copying what the patch does not reach.
+
+    Equal to `merge_apply`'s result (key order included), and neither input is modified, but
+    only the objects the patch merges into are new: every other value of the result is the
+    very one of `target` or of `patch`. The result must therefore not be modified in place
+    beyond those new objects (e.g. its top level when `patch` is an object).
+    """
+    if not isinstance(patch, dict):
+        return patch
+    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            result[key] = merge_apply_shared(result.get(key), value)
+        else:
+            result[key] = value
     return result
 
 

@@ -142,6 +142,30 @@ async def test_a_batch_waits_for_an_event() -> None:
     assert names(await asyncio.wait_for(waiting, 10)) == ["a", "b"]
 
 
+@pytest.mark.parametrize(("settle", "batched"), [(0, ["a"]), (1, ["a", "b"]), (2, ["a", "b", "c"])])
+async def test_a_batch_settles_for_the_writes_served_meanwhile(
+    settle: int, batched: list[str]
+) -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=10)
+    storage.create("configmaps", obj("a"))
+    waiting = asyncio.create_task(watcher.batch(10, settle))
+    for name in ("b", "c", "d"):
+        await asyncio.sleep(0)  # one loop turn, then another write
+        storage.create("configmaps", obj(name))
+    assert names(await waiting) == batched
+
+
+async def test_a_settling_batch_ends_when_the_watcher_falls_behind() -> None:
+    storage = MemoryStorage()
+    watcher = storage.watch("configmaps", None, None, maxsize=1)
+    storage.create("configmaps", obj("a"))
+    waiting = asyncio.create_task(watcher.batch(10, settle=2))
+    await asyncio.sleep(0)
+    storage.create("configmaps", obj("b"))  # overflow: the watch closes, its queue dropped
+    assert await waiting is None
+
+
 async def test_the_alarm_gives_an_empty_batch_once_nothing_is_queued() -> None:
     storage = MemoryStorage()
     watcher = storage.watch("configmaps", None, None, maxsize=10)

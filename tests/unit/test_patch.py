@@ -16,6 +16,7 @@ from framework.patch import (
     json_equal,
     json_patch_apply,
     merge_apply,
+    merge_apply_shared,
     merge_diff,
 )
 
@@ -246,6 +247,47 @@ def test_merge_apply_leaves_inputs_alone(target: Any, patch: Any) -> None:
     result = merge_apply(target, patch)
     assert json_equal((target, patch), before)
     assert _shares_nothing(result, target, patch)
+
+
+def _shared_where_untouched(result: Any, target: Any, patch: Any) -> bool:
+    """Whether every value of `result` the (object) `patch` does not merge into is the very
+    value of `target`, and every other non-object value the very one of `patch`."""
+    base = target if isinstance(target, dict) else {}
+    for key, value in result.items():
+        if key not in patch:
+            if value is not base[key]:
+                return False
+        elif isinstance(patch[key], dict):
+            if not _shared_where_untouched(value, base.get(key), patch[key]):
+                return False
+        elif value is not patch[key]:
+            return False
+    return True
+
+
+@given(json_values, json_values)
+def test_merge_apply_shared_equals_merge_apply_and_shares_the_untouched(
+    target: Any, patch: Any
+) -> None:
+    before = copy.deepcopy((target, patch))
+    result = merge_apply_shared(target, patch)
+    assert repr(result) == repr(merge_apply(target, patch))  # key order included
+    assert json_equal((target, patch), before)
+    if isinstance(patch, dict):
+        assert _shared_where_untouched(result, target, patch)
+        assert result is not target
+    else:
+        assert result is patch
+
+
+def test_merge_apply_shared_copies_only_the_patched_path() -> None:
+    target = {"spec": {"a": [1]}, "status": {"conditions": [{"type": "Ready"}], "phase": "x"}}
+    result = merge_apply_shared(target, {"status": {"phase": "y", "gone": None}})
+    assert result["status"] == {"conditions": [{"type": "Ready"}], "phase": "y"}
+    assert result["spec"] is target["spec"]
+    assert result["status"]["conditions"] is target["status"]["conditions"]
+    assert result["status"] is not target["status"]
+    assert target["status"]["phase"] == "x"
 
 
 @pytest.mark.parametrize(

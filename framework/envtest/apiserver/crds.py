@@ -40,12 +40,16 @@ def _names(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_crd(crd: dict[str, Any]) -> None:
-    """Fill what kube-apiserver defaults: singular, listKind, conversion strategy."""
+    """Fill what kube-apiserver defaults: singular, listKind, conversion strategy. Only `crd`
+    itself is modified: `spec` and `spec.names` are replaced by defaulted copies (they may be
+    shared with a stored object)."""
     spec = crd.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
+    spec = crd["spec"] = dict(spec)
     names = spec.get("names")
     if isinstance(names, dict) and isinstance(names.get("kind"), str):
+        names = spec["names"] = dict(names)
         names.setdefault("singular", names["kind"].lower())
         names.setdefault("listKind", names["kind"] + "List")
     spec.setdefault("conversion", {"strategy": "None"})

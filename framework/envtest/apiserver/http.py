@@ -45,6 +45,9 @@ MAX_BODY = 3 * 1024 * 1024
 _JSON = "application/json"
 _VALIDATION = ("Strict", "Warn", "Ignore")
 _WATCH_BATCH = 256
+# Loop turns a watch waits before sending what is queued: the events of the requests served
+# meanwhile go out in the same write (one send, one wake-up of the watching process).
+_WATCH_SETTLE = 2
 _log = logging.getLogger(__name__)
 
 
@@ -492,16 +495,16 @@ class ApiApp:
         timeout_seconds: int,
         bookmarks: bool,
     ) -> None:
-        """Send live events, each batch the watcher has ready in one write, and (with
-        `bookmarks`) a bookmark once per interval when nothing is queued, until the watch is
-        closed or `timeout_seconds` passed."""
+        """Send live events, each batch the watcher has ready (`_WATCH_SETTLE` loop turns after
+        the first) in one write, and (with `bookmarks`) a bookmark once per interval when
+        nothing is queued, until the watch is closed or `timeout_seconds` passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds if timeout_seconds > 0 else None
         interval = self.watch_options.bookmark_interval
         next_bookmark = loop.time() + interval if bookmarks else None
         watcher.alarm(_earliest(deadline, next_bookmark))
         while True:
-            events = await watcher.batch(_WATCH_BATCH)
+            events = await watcher.batch(_WATCH_BATCH, _WATCH_SETTLE)
             if events is None:
                 return
             if events:

@@ -5,7 +5,9 @@ resourceVersion, generation, deletionTimestamp) is kept or set by the server; wi
 subresource, writes to the object keep the old status and writes to `/status` change only the
 status; custom resources are pruned, defaulted and validated by their schema; optimistic
 concurrency through resourceVersion; finalizers delay deletion; a write that changes nothing is
-not stored. Errors are raised as `ApiError` with kube's reasons.
+not stored. Errors are raised as `ApiError` with kube's reasons. Stored objects are never
+modified in place: a write builds a new object, which may share unchanged parts with the stored
+one (a merge patch copies only what it changes).
 
 Deletion honours `propagationPolicy` (Orphan and Foreground become the `orphan` and
 `foregroundDeletion` finalizers the garbage collector acts on, see `gc`). `Rest.dry_run()` is
@@ -41,7 +43,7 @@ from framework.envtest.apiserver.metadata import (
 from framework.envtest.apiserver.storage import Storage
 from framework.envtest.apiserver.strategic import StrategicMergeError, strategic_merge_apply
 from framework.envtest.apiserver.watch import StoredObject
-from framework.patch import PatchError, PatchTestFailed, json_patch_apply, merge_apply
+from framework.patch import PatchError, PatchTestFailed, json_patch_apply, merge_apply_shared
 from framework.selectors import FieldSelector, LabelSelector
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -184,7 +186,7 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
     """Secrets: write-only stringData is merged into data (base64), then dropped."""
     string_data = obj.pop("stringData", None)
     if isinstance(string_data, dict):
-        data = obj.setdefault("data", {}) or {}
+        data = dict(obj.get("data") or {})  # a patched secret's data may be the stored one's
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj["data"] = data
@@ -488,8 +490,8 @@ class Rest:
         old = current.obj
         old_meta = old["metadata"]
         if subresource == "status":
-            # admission builds a new object: only what changes before it needs copying then
-            new = _copy(current) if served.schema is None else {**old, "metadata": {**old_meta}}
+            # only the top level and metadata change below: the rest stays shared
+            new = {**old, "metadata": {**old_meta}}
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -568,7 +570,11 @@ class Rest:
             raise errors.bad_request("a merge patch must be a JSON object")
         try:
             if content_type == MERGE_PATCH:
-                new = merge_apply(base, patch)
+                # what the patch leaves alone stays shared with the stored object (never
+                # modified): the write changes the top level and metadata, in its own copy
+                new = merge_apply_shared(base, patch)
+                if isinstance(new.get("metadata"), dict):
+                    new["metadata"] = {**new["metadata"]}
             elif content_type == STRATEGIC_MERGE_PATCH:
                 new = strategic_merge_apply(base, patch, (served.info.group, served.info.kind))
             else:

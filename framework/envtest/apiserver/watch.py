@@ -180,10 +180,15 @@ class Watcher:
             return self._events.popleft()
         return None if self.closed else False
 
-    async def batch(self, limit: int) -> list[WatchEvent] | None:
+    async def batch(self, limit: int, settle: int = 0) -> list[WatchEvent] | None:
         """Up to `limit` queued events, oldest first, waiting for one if none is; [] when the
-        alarm rang with nothing queued (the alarm is then spent)."""
+        alarm rang with nothing queued (the alarm is then spent). With fewer than `limit`
+        queued, it first lets the loop run `settle` more times, so that the events of writes
+        served meanwhile join the batch."""
         await self._wait(alarm=True)
+        if self._events and len(self._events) < limit:
+            for _ in range(settle):
+                await asyncio.sleep(0)
         events = self._events
         if not events:
             if self.closed:
