@@ -50,7 +50,7 @@ from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.rest import RESTClientObject
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config
 from multidict import CIMultiDict, CIMultiDictProxy
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -69,7 +69,7 @@ from framework.errors import (
     Unauthorized,
     error_from_response,
 )
-from framework.metrics import per_registry
+from framework.metrics import LeanCounter, per_registry
 from framework.models import KubeObject
 from framework.patch import diff_contains_list, json_equal, merge_diff
 from framework.resources import GroupVersionKind, ResourceInfo, ResourceRegistry
@@ -323,25 +323,25 @@ class _Headers:
 
 @dataclass(frozen=True, slots=True)
 class _Metrics:
-    requests: Counter
-    retries: Counter
+    requests: LeanCounter
+    retries: LeanCounter
 
 
 @per_registry
 def _metrics_of(registry: CollectorRegistry) -> _Metrics:
     """The client metric families in `registry`, created once and shared by its clients."""
     return _Metrics(
-        requests=Counter(
+        requests=LeanCounter(
             "rest_client_requests",
             "API requests by HTTP code (<error>: no answer) and method.",
             ["code", "method"],
-            registry=registry,
+            registry,
         ),
-        retries=Counter(
+        retries=LeanCounter(
             "rest_client_request_retries",
             "API requests retried, by the code that caused the retry and method.",
             ["code", "method"],
-            registry=registry,
+            registry,
         ),
     )
 
@@ -395,7 +395,6 @@ class Client:
             jitter=self.retry.backoff_initial,
         )
         self._metrics = _metrics_of(self.registry)
-        self._counters: dict[tuple[str, str], Any] = {}
 
     # --- construction -------------------------------------------------------------------
 
@@ -624,10 +623,7 @@ class Client:
         return Response(status, response_headers, body)
 
     def _count(self, code: str, method: str) -> None:
-        counter = self._counters.get((code, method))
-        if counter is None:
-            counter = self._counters[code, method] = self._metrics.requests.labels(code, method)
-        counter.inc()
+        self._metrics.requests.labels(code, method).inc()
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -44,7 +44,7 @@ from typing import Protocol, Self
 
 import aiohttp
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
 from framework.cache import Scope
 from framework.clock import REAL_CLOCK, Clock
@@ -60,7 +60,7 @@ from framework.handlers import (
     event_handler,
 )
 from framework.informer import EventHandler
-from framework.metrics import per_registry
+from framework.metrics import LeanCounter, LeanGauge, LeanHistogram, per_registry
 from framework.models import KubeObject
 from framework.ratelimit import RateLimiter
 from framework.resources import GroupVersionKind, ResourceInfo
@@ -192,13 +192,13 @@ _TIME_BUCKETS = (
 
 @dataclass(frozen=True, slots=True)
 class _Families:
-    total: Counter
-    errors: Counter
-    terminal: Counter
-    panics: Counter
-    time: Histogram
-    max_concurrent: Gauge
-    active: Gauge
+    total: LeanCounter
+    errors: LeanCounter
+    terminal: LeanCounter
+    panics: LeanCounter
+    time: LeanHistogram
+    max_concurrent: LeanGauge
+    active: LeanGauge
     names: set[str] = field(default_factory=set)
 
 
@@ -206,48 +206,48 @@ class _Families:
 def _families_of(registry: CollectorRegistry) -> _Families:
     one = ["controller"]
     return _Families(
-        total=Counter(
+        total=LeanCounter(
             "controller_runtime_reconcile_total",
             "Total number of reconciliations per controller.",
             ["controller", "result"],
-            registry=registry,
+            registry,
         ),
-        errors=Counter(
+        errors=LeanCounter(
             "controller_runtime_reconcile_errors_total",
             "Total number of reconciliation errors per controller.",
             one,
-            registry=registry,
+            registry,
         ),
-        terminal=Counter(
+        terminal=LeanCounter(
             "controller_runtime_terminal_reconcile_errors_total",
             "Total number of terminal reconciliation errors per controller.",
             one,
-            registry=registry,
+            registry,
         ),
-        panics=Counter(
+        panics=LeanCounter(
             "controller_runtime_reconcile_panics_total",
             "Total number of reconciliation panics (unexpected exceptions) per controller.",
             one,
-            registry=registry,
+            registry,
         ),
-        time=Histogram(
+        time=LeanHistogram(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller.",
             one,
-            registry=registry,
+            registry,
             buckets=_TIME_BUCKETS,
         ),
-        max_concurrent=Gauge(
+        max_concurrent=LeanGauge(
             "controller_runtime_max_concurrent_reconciles",
             "Maximum number of concurrent reconciles per controller.",
             one,
-            registry=registry,
+            registry,
         ),
-        active=Gauge(
+        active=LeanGauge(
             "controller_runtime_active_workers",
             "Number of currently used workers per controller.",
             one,
-            registry=registry,
+            registry,
         ),
     )
 

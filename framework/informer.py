@@ -1,12 +1,15 @@
 """Informers: a reflector (list, then watch) keeping an indexed `Store` of one kind, and event
 handlers told of every change.
 
-`Store` holds each object serialised (exact-size orjson bytes) and decodes on every read, so a
-reader always gets its own copy and the memory held is close to the objects' JSON size (a parsed
-dict costs about four times that). Objects are keyed "namespace/name" ("name" when
-cluster-scoped); the namespace index is built in, other indexes are functions of the object.
-A store also tracks read-your-own-writes expectations: after a write, `expect` records the
-written resourceVersion and `settle` waits until the store has caught up.
+`Store` holds each object serialised (exact-size compact JSON: the object's text as its watch
+event carried it when the informer's transform is known to keep it, else orjson's encoding) and
+decodes on every read, so a reader always gets its own copy and the memory held is close to
+the objects' JSON size (a parsed dict costs about four times that). An update is reported
+when an object's bytes changed and the decoded object too. Objects are keyed "namespace/name"
+("name" when cluster-scoped); the namespace index is built in, other indexes are functions of
+the object. A store also tracks read-your-own-writes expectations: after a write, `expect`
+records the written resourceVersion and `settle` waits until the store has caught up (the
+store keeps the resourceVersion of each object a watch event brought, for that check).
 
 `Informer` runs the reflector for one (kind, namespace, selectors) and calls its handlers:
 - list, then watch from the list's resourceVersion with bookmarks and a server timeout
@@ -165,9 +168,13 @@ class Store:
         self._items: dict[str, bytes] = {}
         self._indexers: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        # The keys of each (index, value) in order, kept until the value's keys change.
+        self._ordered: dict[str, dict[str, list[str]]] = {NAMESPACE_INDEX: {}}
         # What each key is filed under by the index functions, so that an update or a removal
         # need not decode the previous object (empty while there are no index functions).
         self._filed: dict[str, tuple[tuple[str, ...], ...]] = {}
+        # The resourceVersion of each key since its last upsert, for `expect` not to decode.
+        self._versions: dict[str, str] = {}
         self._expected: dict[str, str | None] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._clock = clock
@@ -201,13 +208,27 @@ class Store:
         return None if raw is None else orjson.loads(raw)
 
     def index_keys(self, index: str, value: str) -> list[str]:
-        if index not in self._indices:
-            raise KeyError(f"no index named {index!r}")
-        return sorted(self._indices[index].get(value, ()))
+        """The keys filed under `value` in `index`, in order (a list the caller owns)."""
+        return list(self._ordered_keys(index, value))
 
     def by_index(self, index: str, value: str) -> list[JSON]:
         """The objects filed under `value` in `index`, in key order."""
-        return [orjson.loads(self._items[key]) for key in self.index_keys(index, value)]
+        items = self._items
+        return [orjson.loads(items[key]) for key in self._ordered_keys(index, value)]
+
+    def _ordered_keys(self, index: str, value: str) -> list[str]:
+        """The keys filed under `value` in `index`, sorted once per change (not to be
+        mutated)."""
+        ordered = self._ordered.get(index)
+        if ordered is None:
+            raise KeyError(f"no index named {index!r}")
+        keys = ordered.get(value)
+        if keys is None:
+            members = self._indices[index].get(value)
+            if not members:
+                return []
+            keys = ordered[value] = sorted(members)
+        return keys
 
     def list(
         self,
@@ -219,7 +240,7 @@ class Store:
         if namespace is None:
             keys: Iterable[str] = sorted(self._items)
         else:
-            keys = self.index_keys(NAMESPACE_INDEX, namespace)
+            keys = self._ordered_keys(NAMESPACE_INDEX, namespace)
         objects = (orjson.loads(self._items[key]) for key in keys)
         return [obj for obj in objects if selector_matches(obj, label_selector, field_selector)]
 
@@ -231,6 +252,7 @@ class Store:
         self._indexers.update(indexers)
         for name in indexers:
             self._indices[name] = {}
+            self._ordered[name] = {}
         filed, self._filed = self._filed, {}
         for key, raw in self._items.items():
             obj = orjson.loads(raw)
@@ -245,6 +267,7 @@ class Store:
         """Store `raw` (the encoding of `obj`) under `key`; returns the previous bytes."""
         old = self._items.get(key)
         self._items[key] = raw
+        self._versions[key] = resource_version_of(obj)
         if old is None:
             self._file_namespace(key, add=True)
         if self._indexers:
@@ -263,6 +286,7 @@ class Store:
         """Drop `key`; returns the bytes it held (None if absent)."""
         old = self._items.pop(key, None)
         if old is not None:
+            self._versions.pop(key, None)
             self._file_namespace(key, add=False)
             previous = self._filed.pop(key, None)
             if previous is not None:
@@ -277,7 +301,9 @@ class Store:
         old = self._items
         self._items = items
         self._indices = {NAMESPACE_INDEX: {}, **{name: {} for name in self._indexers}}
+        self._ordered = {name: {} for name in self._indices}
         self._filed = {}
+        self._versions = {}
         for key, raw in items.items():
             self._file_namespace(key, add=True)
             if self._indexers:
@@ -298,19 +324,25 @@ class Store:
         `start`-th on (values as `_index_values` gives them)."""
         names = list(self._indexers)[start:] if start else self._indexers
         for name, index_values in zip(names, values, strict=True):
-            _file_in(self._indices[name], key, index_values, add)
+            _file_in(self._indices[name], self._ordered[name], key, index_values, add)
 
     def _file_namespace(self, key: str, *, add: bool) -> None:
         namespace, slash, _ = key.partition("/")
         if slash:
-            _file_in(self._indices[NAMESPACE_INDEX], key, (namespace,), add)
+            index = NAMESPACE_INDEX
+            _file_in(self._indices[index], self._ordered[index], key, (namespace,), add)
 
     # -- read-your-own-writes --
 
     def expect(self, key: str, resource_version: str | None) -> None:
         """Record a write of `key`: reads should wait until the store holds `resource_version`
         or newer (None: a delete, so until the key is gone or marked for deletion)."""
-        if not _caught_up(self.get(key), resource_version):
+        version = self._versions.get(key)
+        if version is not None and resource_version is not None:
+            caught_up = _newer_or_equal(version, resource_version)
+        else:
+            caught_up = _caught_up(self.get(key), resource_version)
+        if not caught_up:
             self._expected[key] = resource_version
 
     def pending(self) -> int:
@@ -362,9 +394,17 @@ def _caught_up(obj: JSON | None, resource_version: str | None) -> bool:
     return _newer_or_equal(str(meta.get("resourceVersion") or ""), resource_version)
 
 
-def _file_in(index: dict[str, set[str]], key: str, values: Iterable[str], add: bool) -> None:
-    """File `key` under (or remove it from) each of `values` in `index`."""
+def _file_in(
+    index: dict[str, set[str]],
+    ordered: dict[str, list[str]],
+    key: str,
+    values: Iterable[str],
+    add: bool,
+) -> None:
+    """File `key` under (or remove it from) each of `values` in `index`, forgetting the
+    orders of those values in `ordered`."""
     for value in values:
+        ordered.pop(value, None)
         if add:
             index.setdefault(value, set()).add(key)
         else:
@@ -375,12 +415,31 @@ def _file_in(index: dict[str, set[str]], key: str, values: Iterable[str], add: b
                     del index[value]
 
 
-def _copies(obj: JSON, count: int) -> list[JSON]:
-    """`count` independent copies of `obj`, the last being `obj` itself."""
+def _copies(obj: JSON, count: int, raw: bytes | None = None) -> list[JSON]:
+    """`count` independent copies of `obj` (whose encoding `raw` is, when given), the last
+    being `obj` itself."""
     if count <= 1:
         return [obj][:count]
-    raw = encode(obj)
+    raw = encode(obj) if raw is None else raw
     return [*(orjson.loads(raw) for _ in range(count - 1)), obj]
+
+
+# The start of a watch event line as Kubernetes API servers write it, by the event types whose
+# object is stored.
+_EVENT_STARTS = {
+    kind: b'{"type":"' + kind.encode() + b'","object":' for kind in ("ADDED", "MODIFIED")
+}
+
+
+def _object_bytes(line: bytes, kind: str, event: JSON) -> bytes | None:
+    """The object's JSON exactly as the server wrote it in the watch event `line` (decoded as
+    `event`, of type `kind`), when the line shows its span for certain:
+    `{"type":"ADDED","object":{...}}` with no other member and no whitespace (else None: the
+    caller encodes the object itself)."""
+    start = _EVENT_STARTS.get(kind)
+    if start is None or len(event) != 2 or not line.startswith(start) or not line.endswith(b"}}"):
+        return None
+    return line[len(start) : -1]
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -720,9 +779,9 @@ class Informer:
         for key, raw in new.items():
             previous = old.get(key)
             if previous is None:
-                self._added(orjson.loads(raw), initial)
+                self._added(orjson.loads(raw), initial, raw)
             elif previous != raw:
-                self._updated(previous, orjson.loads(raw))
+                self._updated(previous, orjson.loads(raw), raw)
         for key, raw in old.items():
             if key not in new:
                 self._deleted(orjson.loads(raw), final_state_unknown=True)
@@ -762,7 +821,7 @@ class Informer:
                         partial.append(lines[-1])
                     for line in lines[:-1]:
                         if line.strip():
-                            self._apply(orjson.loads(line))
+                            self._apply(orjson.loads(line), line)
             finally:
                 watchdog.cancel()
             if not received:
@@ -770,9 +829,10 @@ class Informer:
                 raise ConnectionResetError("the watch ended without any event")
             last = b"".join(partial)
             if last.strip():
-                self._apply(orjson.loads(last))
+                self._apply(orjson.loads(last), last)
 
-    def _apply(self, event: JSON) -> None:
+    def _apply(self, event: JSON, line: bytes) -> None:
+        """Apply the watch `event` decoded from `line`."""
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             status = orjson.dumps(obj)
@@ -781,18 +841,19 @@ class Informer:
             raise ValueError(f"unknown watch event type {kind!r}")
         resource_version = resource_version_of(obj)
         if kind != "BOOKMARK":
+            sent = _object_bytes(line, kind, event) if self._keeps(obj) else None
             obj = self._transform(obj)
             key = object_key(obj)
             if kind == "DELETED":
                 if self.store.remove(key) is not None:
                     self._deleted(obj, final_state_unknown=False)
             else:
-                raw = encode(obj)
+                raw = encode(obj) if sent is None else sent
                 previous = self.store.upsert(key, obj, raw)
                 if previous is None:
-                    self._added(obj, False)
+                    self._added(obj, False, raw)
                 elif previous != raw:
-                    self._updated(previous, obj)
+                    self._updated(previous, obj, raw)
         if resource_version:
             self._resource_version = resource_version
 
@@ -800,21 +861,42 @@ class Informer:
         transform = self.options.transform
         return transform(obj) if transform is not None else obj
 
+    def _keeps(self, obj: JSON) -> bool:
+        """Whether the transform is known to leave `obj` as it is."""
+        transform = self.options.transform
+        if transform is None:
+            return True
+        return transform is strip_managed_fields and "managedFields" not in (
+            obj.get("metadata") or ()
+        )
+
     # -- handlers --
 
     def _callbacks(self, name: str) -> list[Callable[..., object]]:
         found = (getattr(handler, name) for handler in self._handlers)
         return [callback for callback in found if callback is not None]
 
-    def _added(self, obj: JSON, initial: bool) -> None:
+    def _added(self, obj: JSON, initial: bool, raw: bytes | None = None) -> None:
         callbacks = self._on_add
-        for callback, copy in zip(callbacks, _copies(obj, len(callbacks)), strict=True):
+        for callback, copy in zip(callbacks, _copies(obj, len(callbacks), raw), strict=True):
             self._call(callback, copy, initial)
 
-    def _updated(self, old: bytes, new: JSON) -> None:
+    def _updated(self, previous: bytes, new: JSON, raw: bytes) -> None:
+        """Report the change from the stored `previous` to `new` (stored as `raw`), unless they
+        are the same object written two ways."""
         callbacks = self._on_update
-        for callback, copy in zip(callbacks, _copies(new, len(callbacks)), strict=True):
-            self._call(callback, orjson.loads(old), copy)
+        if not callbacks:
+            return
+        old = orjson.loads(previous)
+        if old == new:
+            return
+        if len(callbacks) == 1:
+            self._call(callbacks[0], old, new)
+            return
+        count = len(callbacks)
+        olds, news = _copies(old, count, previous), _copies(new, count, raw)
+        for callback, old_copy, copy in zip(callbacks, olds, news, strict=True):
+            self._call(callback, old_copy, copy)
 
     def _deleted(self, obj: JSON, final_state_unknown: bool) -> None:
         callbacks = self._on_delete

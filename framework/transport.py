@@ -96,26 +96,27 @@ class _Socket:
             return 0
 
     def _readable(self) -> None:
-        chunks: list[bytes] = []
+        connection = self._connection
         lost: Exception | None = None
         ended = False
         try:
             # TLS: the whole records there are, one recv each (bounded, to take turns with the
-            # loop's other work; the selector calls again while the socket stays readable)
+            # loop's other work; the selector calls again while the socket stays readable),
+            # until the awaited answer is complete: no further recv only to find nothing
             for _ in range(_RECORDS_PER_TURN if self._tls else 1):
                 data = self._sock.recv(_READ_SIZE)
                 if not data:
                     ended = True
                     break
-                chunks.append(data)
+                connection.data_received(data)
+                if not connection.awaiting:
+                    break
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except ssl.SSLZeroReturnError:
             ended = True
         except OSError as error:
             lost = error
-        if chunks:
-            self._connection.data_received(b"".join(chunks))
         if ended or lost is not None:
             self._lose(lost)
 
@@ -138,7 +139,9 @@ class _Connection:
         self.reusable = True
         self._buffer = bytearray()
         self._waiter: asyncio.Future[HttpResponse] | None = None
+        # One timer per connection, kept armed across exchanges (not one per exchange).
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         self._head_only = False
         self._status = 0
         self._headers: CIMultiDictProxy[str] | None = None
@@ -166,6 +169,7 @@ class _Connection:
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         self.transport = None
+        self._disarm()
         if self._waiter is None:
             return
         if self._headers is not None and self._remaining == -1 and not self._chunked:
@@ -181,6 +185,11 @@ class _Connection:
     # -- exchange --
 
     @property
+    def awaiting(self) -> bool:
+        """Whether an answer is awaited (an exchange is in progress)."""
+        return self._waiter is not None
+
+    @property
     def open(self) -> bool:
         return self.transport is not None and self.reusable
 
@@ -192,15 +201,32 @@ class _Connection:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        self._timer = loop.call_at(deadline, self._expire)
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            self._disarm()
+            self._timer = loop.call_at(deadline, self._check_deadline)
         self._head_only = head_only
         self._headers = None
         self.transport.write(request)
         return self._waiter
 
-    def _expire(self) -> None:
-        self._fail(TimeoutError("the API request timed out"))
-        self.abort()
+    def _check_deadline(self) -> None:
+        """The timer: fail the exchange in progress if its deadline has come (the timer was
+        armed for it or for a later one), else wait for that deadline."""
+        timer, self._timer = self._timer, None
+        if self._waiter is None or timer is None:
+            return
+        if self._deadline <= timer.when():
+            self._fail(TimeoutError("the API request timed out"))
+            self.abort()
+        else:
+            self._timer = asyncio.get_running_loop().call_at(self._deadline, self._check_deadline)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def close(self) -> None:
         self.reusable = False
@@ -214,16 +240,13 @@ class _Connection:
 
     def _settle(self, response: HttpResponse) -> None:
         waiter, self._waiter = self._waiter, None
-        if self._timer is not None:
-            self._timer.cancel()
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
 
     def _fail(self, error: Exception) -> None:
         self.reusable = False
         waiter, self._waiter = self._waiter, None
-        if self._timer is not None:
-            self._timer.cancel()
+        self._disarm()
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 

@@ -137,6 +137,26 @@ def test_every_index_follows_updates_and_removals_after_a_late_add() -> None:
     assert store.index_keys(NAMESPACE_INDEX, "default") == ["default/d"]
 
 
+def test_index_reads_stay_ordered_and_current_across_changes() -> None:
+    store = Store({"app": index_by_label("app")})
+    for name in ("c", "a", "b"):
+        put(store, obj(name, app="web"))
+    keys = store.index_keys("app", "web")
+    assert keys == ["default/a", "default/b", "default/c"]
+    keys.append("mine")  # the caller's own list: the store's order is untouched
+    assert store.index_keys("app", "web") == ["default/a", "default/b", "default/c"]
+    put(store, obj("aa", app="web"))
+    store.remove("default/b")
+    assert store.index_keys("app", "web") == ["default/a", "default/aa", "default/c"]
+    assert [o["metadata"]["name"] for o in store.by_index("app", "web")] == ["a", "aa", "c"]
+    put(store, obj("a", rv=2, app="db"))
+    assert store.index_keys("app", "web") == ["default/aa", "default/c"]
+    assert [o["metadata"]["name"] for o in store.list("default")] == ["a", "aa", "c"]
+    store.replace({"default/z": encode(obj("z", app="web"))})
+    assert store.index_keys("app", "web") == ["default/z"]
+    assert store.index_keys(NAMESPACE_INDEX, "default") == ["default/z"]
+
+
 def test_replace_swaps_everything_and_rebuilds_indexes() -> None:
     store = Store({"app": index_by_label("app")})
     put(store, obj("a", app="web"))
@@ -183,6 +203,24 @@ async def test_settle_times_out_on_the_store_clock() -> None:
     assert not waiter.done()
     clock.advance(1.0)
     assert not await waiter
+    assert store.pending() == 1
+
+
+def test_expectations_compare_with_what_the_store_holds_however_it_got_there() -> None:
+    store = Store()
+    store.replace({"default/a": encode(obj("a", rv=7))})
+    store.expect("default/a", "7")
+    assert store.pending() == 0
+    put(store, obj("a", rv=9))
+    store.expect("default/a", "9")
+    assert store.pending() == 0
+    store.replace({"default/a": encode(obj("a", rv=7))})  # a relist found an older state
+    store.expect("default/a", "8")
+    assert store.pending() == 1
+    put(store, obj("a", rv=8))
+    assert store.pending() == 0
+    store.remove("default/a")
+    store.expect("default/a", "8")  # gone: the write is not in the store
     assert store.pending() == 1
 
 

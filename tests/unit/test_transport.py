@@ -163,6 +163,23 @@ async def test_the_timeout_bounds_the_exchange(server: RawServer) -> None:
     await lean.close()
 
 
+async def test_each_exchange_on_a_kept_alive_connection_has_its_own_deadline(
+    server: RawServer,
+) -> None:
+    server.then(answer(b"first"), answer(b"second"))
+    lean = transport(server, timeout=0.2)
+    for body in (b"first", b"second"):
+        assert (await lean.request(GET, head_only=False)).body == body
+    server.silent = True
+    stalled = asyncio.create_task(lean.request(GET, head_only=False))
+    await asyncio.wait([stalled], timeout=10)  # the transport's own timeout ends it first
+    assert stalled.done()
+    with pytest.raises(TimeoutError):
+        stalled.result()
+    assert server.connections == 1
+    await lean.close()
+
+
 async def test_connecting_to_nothing_is_a_client_os_error(server: RawServer) -> None:
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
