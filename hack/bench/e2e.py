@@ -320,10 +320,10 @@ def main() -> None:
     parser.add_argument("--role", choices=("manager", "simulator"), help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    gc.set_threshold(100_000, 50, 1000)
-    if args.role:
+    if args.role:  # as `manager run` runs: default garbage collection
         asyncio.run(child(args.role, args.kubeconfig, args.workers))
         return
+    gc.set_threshold(100_000, 50, 1000)  # the driver's own collections would delay its watch
     configure_logging("json", "error", stream=sys.stderr)
     n = 5000 if args.full else args.n
     r = asyncio.run(run(n, args.workers))
