@@ -598,20 +598,15 @@ def _pod_view(pod: JSON) -> tuple[object, ...]:
 
 
 def _workload_view(workload: JSON) -> tuple[object, ...]:
-    """What the reconciler reads of its Deployment or Job: owner, deletion, generation, spec,
-    and of the status the rollout counts, the start time and the Complete/Failed conditions."""
-    meta, status = _meta(workload), workload.get("status") or {}
-    return (
-        meta.get("ownerReferences"),
-        _deleting(workload),
-        meta.get("generation"),
-        workload.get("spec"),
-        status.get("observedGeneration"),
-        [status.get(field) for field in _COMPLETE_FIELDS],
-        status.get("startTime"),
-        _find(workload, "Complete"),
-        _find(workload, "Failed"),
-    )
+    """What the reconciler reads of its Deployment or Job: owner, deletion and spec (drift),
+    and what it derives from the status (InferenceReady without the pods; JobStarted and how
+    the Job ended)."""
+    meta = _meta(workload)
+    if workload.get("kind") == JOB.kind:
+        derived = job_conditions(workload, finished=True)
+    else:
+        derived = [inference_condition(workload, ())]
+    return (meta.get("ownerReferences"), _deleting(workload), workload.get("spec"), derived)
 
 
 def _changed(view: Callable[[JSON], tuple[object, ...]]) -> Funcs:

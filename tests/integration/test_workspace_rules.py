@@ -261,17 +261,32 @@ def test_pod_updates_pass_only_when_a_container_failure_changes() -> None:
     assert POD_PREDICATE.update(pod, relabelled)
 
 
-def test_workload_updates_pass_on_rollout_counts_start_and_end_only() -> None:
-    deployment = {"metadata": {"name": "w", "generation": 1}, "spec": {"replicas": 1}}
-    conditions_only = _changed(deployment, {"conditions": [{"type": "Progressing"}]})
-    assert not WORKLOAD_PREDICATE.update(deployment, conditions_only)
-    for change in (
+_ROLLOUT = ("replicas", "updatedReplicas", "availableReplicas")
+
+
+def test_workload_updates_pass_when_what_the_reconciler_derives_changes() -> None:
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "w", "generation": 1},
+        "spec": {"replicas": 1},
+    }
+    progressing = [
+        {"conditions": [{"type": "Progressing"}]},
         {"observedGeneration": 1},
-        {"availableReplicas": 1},
-        {"startTime": "2026-01-01T00:00:00Z"},
-        {"conditions": [{"type": "Complete", "status": "True"}]},
-    ):
-        assert WORKLOAD_PREDICATE.update(deployment, _changed(deployment, change)), change
+        {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1},
+    ]
+    for change in progressing:  # still "0/1 replicas available", Progressing
+        assert not WORKLOAD_PREDICATE.update(deployment, _changed(deployment, change)), change
+    available = {"observedGeneration": 1, **dict.fromkeys(_ROLLOUT, 1)}
+    assert WORKLOAD_PREDICATE.update(deployment, _changed(deployment, available))
     rescaled = copy.deepcopy(deployment)
     rescaled["spec"]["replicas"] = 2
     assert WORKLOAD_PREDICATE.update(deployment, rescaled)
+    job = {"kind": "Job", "metadata": {"name": "w", "generation": 1}, "spec": {}}
+    assert not WORKLOAD_PREDICATE.update(job, _changed(job, {"active": 1}))
+    for change in (
+        {"startTime": "2026-01-01T00:00:00Z"},
+        {"conditions": [{"type": "Complete", "status": "True"}]},
+        {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimit"}]},
+    ):
+        assert WORKLOAD_PREDICATE.update(job, _changed(job, change)), change
