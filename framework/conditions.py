@@ -115,17 +115,7 @@ class Condition(BaseModel):
         """The JSON form stored in `status.conditions` (unset optional fields omitted)."""
         if type(self) is not Condition:  # a subclass may add fields
             return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        entry: dict[str, Any] = {
-            "type": self.type,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-        }
-        if self.observed_generation is not None:
-            entry["observedGeneration"] = self.observed_generation
-        if self.last_transition_time is not None:
-            entry["lastTransitionTime"] = to_rfc3339(self.last_transition_time)
-        return entry
+        return _metav1_entry(self)
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Condition:
@@ -172,6 +162,11 @@ def set_condition_wire(
 
     An existing entry of the same type that is malformed is replaced as if it were absent.
     """
+    return set_condition_entry(conditions, _metav1_entry(condition), now)
+
+
+def _metav1_entry(condition: Condition) -> dict[str, Any]:
+    """The wire entry of `condition`'s metav1.Condition fields (unset optional ones omitted)."""
     entry: dict[str, Any] = {
         "type": condition.type,
         "status": condition.status,
@@ -182,7 +177,7 @@ def set_condition_wire(
         entry["observedGeneration"] = condition.observed_generation
     if condition.last_transition_time is not None:
         entry["lastTransitionTime"] = to_rfc3339(condition.last_transition_time)
-    return set_condition_entry(conditions, entry, now)
+    return entry
 
 
 def valid_entry(raw: Mapping[str, Any]) -> bool:

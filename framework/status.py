@@ -1,6 +1,7 @@
 """`StatusWriter`: status writes that send only what the caller's mutation changed.
 
-`patch_status(obj, mutate)` snapshots the object's wire form (the deep-copied base), runs
+`patch_status(obj, mutate)` snapshots the object (the base: a model's wire form; for a dict, a
+shallow copy holding a deep copy of its status, since a mutation changes the status only), runs
 `mutate(obj)` (sync or async), and sends the JSON merge patch of `status` between base and
 result to the `/status` subresource (`application/merge-patch+json`). Consequences:
 - nothing the mutation left alone is sent, so a subtree written concurrently by another actor
@@ -22,7 +23,6 @@ other writers put there since `obj` was read, or fails with Conflict on a stale 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -54,6 +54,15 @@ def _wire(obj: KubeObject | JSON) -> JSON:
         return obj.to_dict()
     copied: JSON = orjson.loads(orjson.dumps(obj))
     return copied
+
+
+def _snapshot(obj: KubeObject | JSON) -> JSON:
+    """The base of a status write: a model's wire form; a dict's top level and metadata as
+    they are, its status deep-copied."""
+    if isinstance(obj, KubeObject):
+        return obj.to_dict()
+    status = obj.get("status")
+    return {**obj, "status": None if status is None else orjson.loads(orjson.dumps(status))}
 
 
 def _view(obj: KubeObject | JSON) -> JSON:
@@ -88,13 +97,27 @@ def _prune(patch: JSON) -> JSON:
     return pruned
 
 
+def _same(old: object, new: object) -> bool:
+    """Equal with the same encoding (found without a walk); False lets the diff decide."""
+    if old is new:
+        return True
+    try:
+        return old == new and orjson.dumps(old) == orjson.dumps(new)
+    except TypeError:  # not JSON as it is
+        return False
+
+
 def _status_patch(base: JSON, after: JSON) -> JSON:
-    """The merge patch of `status` from `base` to `after`, without empty objects; an equal
-    encoding (the common no-op reconcile) is found before diffing."""
+    """The merge patch of `status` from `base` to `after`, without empty objects. Top-level
+    fields with an equal encoding are left out before diffing (a write changes a few fields
+    of a large status; a no-op reconcile changes none)."""
     old, new = base.get("status"), after.get("status")
-    with contextlib.suppress(TypeError):  # not JSON as it is: let the diff decide
-        if orjson.dumps(old) == orjson.dumps(new):
-            return {}
+    if _same(old, new):
+        return {}
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed = {key for key in old.keys() | new.keys() if not _same(old.get(key), new.get(key))}
+        old = {key: value for key, value in old.items() if key in changed}
+        new = {key: value for key, value in new.items() if key in changed}
     return _prune(merge_diff({"status": old}, {"status": new}))
 
 
@@ -122,12 +145,12 @@ class StatusWriter:
     ) -> bool:
         """Apply `mutate` to `obj` and write the status it changed. Returns whether a status
         was written (False: the mutation changed nothing)."""
-        original = _wire(obj)
+        original = _snapshot(obj)
         target = obj
         attempt = 1
         try:
             while True:
-                base = original if target is obj else _wire(target)
+                base = original if target is obj else _snapshot(target)
                 result = mutate(target)
                 if inspect.isawaitable(result):
                     await result

@@ -19,58 +19,9 @@ from framework.envtest.simulator.engine import (
     World,
 )
 from framework.envtest.simulator.objects import timestamp
-from framework.envtest.simulator.status import copy_status, status_patch
 from framework.errors import Conflict
 
 JSON = dict[str, Any]
-
-
-# -- the patch -------------------------------------------------------------------------------
-
-
-def test_an_unchanged_status_needs_no_patch() -> None:
-    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-    assert status_patch(status, copy.deepcopy(status)) == {}
-    assert status_patch(None, None) == {}
-    assert status_patch(None, {}) == {}  # an absent status made empty is no change
-    assert status_patch(None, {"capacity": {}}) == {}
-
-
-def test_the_patch_holds_only_what_changed() -> None:
-    before = {
-        "phase": "Pending",
-        "hostIP": "10.0.0.1",
-        "capacity": {"cpu": "8", "pods": "110"},
-        "conditions": [{"type": "Ready", "status": "False"}],
-        "gone": "x",
-    }
-    after = {
-        "phase": "Running",
-        "hostIP": "10.0.0.1",
-        "capacity": {"cpu": "8", "pods": "100", "gpu": "1"},
-        "conditions": [{"type": "Ready", "status": "True"}],
-    }
-    assert status_patch(before, after) == {
-        "status": {
-            "phase": "Running",
-            "capacity": {"pods": "100", "gpu": "1"},  # nested objects are diffed
-            "conditions": [{"type": "Ready", "status": "True"}],  # lists go whole
-            "gone": None,  # a removed field is deleted
-        }
-    }
-
-
-def test_a_new_status_is_sent_whole_and_a_removed_one_as_null() -> None:
-    assert status_patch(None, {"phase": "Pending", "empty": {}}) == {"status": {"phase": "Pending"}}
-    assert status_patch({"phase": "Pending"}, None) == {"status": None}
-
-
-def test_copy_status_is_deep() -> None:
-    status = {"conditions": [{"type": "Ready"}]}
-    copied = copy_status(status)
-    copied["conditions"][0]["type"] = "Other"
-    assert status["conditions"][0]["type"] == "Ready"
-    assert copy_status(None) is None
 
 
 # -- the write -------------------------------------------------------------------------------
@@ -92,7 +43,8 @@ class FakeClient:
             self.conflicts -= 1
             raise Conflict(409, "Conflict", "the object has been modified")
         version = int(self.stored["metadata"]["resourceVersion"]) + 1
-        status = {**(self.stored.get("status") or {}), **patch["status"]}
+        sent = patch["status"]
+        status = None if sent is None else {**(self.stored.get("status") or {}), **sent}
         self.stored = {
             **self.stored,
             "metadata": {**self.stored["metadata"], "resourceVersion": str(version)},
@@ -144,6 +96,60 @@ def set_phase(phase: str) -> Any:
 
 def add_condition(obj: JSON) -> None:
     obj.setdefault("status", {})["conditions"] = [{"type": "Ready", "status": "True"}]
+
+
+async def sent(before: JSON | None, after: JSON | None) -> JSON | None:
+    """The patch a write sends when a mutation turns status `before` into `after`."""
+    stored = pod()
+    stored.pop("status")
+    if before is not None:
+        stored["status"] = before
+    client = FakeClient(stored)
+
+    def mutate(obj: JSON) -> None:
+        obj.pop("status", None)
+        if after is not None:
+            obj["status"] = copy.deepcopy(after)
+
+    await world_of(client, FakeCache()).patch_status(copy.deepcopy(stored), mutate)
+    return client.patches[0][0] if client.patches else None
+
+
+async def test_an_unchanged_status_sends_nothing() -> None:
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert await sent(status, copy.deepcopy(status)) is None
+    assert await sent(None, None) is None
+    assert await sent(None, {}) is None  # an absent status made empty is no change
+    assert await sent(None, {"capacity": {}}) is None
+
+
+async def test_the_patch_holds_only_what_changed() -> None:
+    before = {
+        "phase": "Pending",
+        "hostIP": "10.0.0.1",
+        "capacity": {"cpu": "8", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "gone": "x",
+    }
+    after = {
+        "phase": "Running",
+        "hostIP": "10.0.0.1",
+        "capacity": {"cpu": "8", "pods": "100", "gpu": "1"},
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    assert await sent(before, after) == {
+        "status": {
+            "phase": "Running",
+            "capacity": {"pods": "100", "gpu": "1"},  # nested objects are diffed
+            "conditions": [{"type": "Ready", "status": "True"}],  # lists go whole
+            "gone": None,  # a removed field is deleted
+        }
+    }
+
+
+async def test_a_new_status_is_sent_whole_and_a_removed_one_as_null() -> None:
+    assert await sent(None, {"phase": "Pending", "empty": {}}) == {"status": {"phase": "Pending"}}
+    assert await sent({"phase": "Pending"}, None) == {"status": None}
 
 
 async def test_a_status_write_sends_what_changed_and_takes_the_answer() -> None:

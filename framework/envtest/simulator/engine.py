@@ -53,7 +53,6 @@ from prometheus_client import CollectorRegistry, Counter
 from framework.cache import Cache
 from framework.client import Client
 from framework.clock import REAL_CLOCK, Clock
-from framework.envtest.simulator.status import copy_status, status_patch
 from framework.errors import AlreadyExists, Conflict, NotFound
 from framework.informer import (
     EventHandler,
@@ -64,8 +63,8 @@ from framework.informer import (
     resource_version_of,
 )
 from framework.metrics import per_registry
-from framework.patch import diff_contains_list
 from framework.resources import GroupVersionKind
+from framework.status import StatusWriter
 from framework.workqueue import RateLimitingQueue, ShutDown
 
 JSON = dict[str, Any]
@@ -326,6 +325,7 @@ class World:
         self.actor = actor
         self.client = client
         self.cache = cache
+        self._status_writer = StatusWriter(client, observer=cache, attempts=STATUS_ATTEMPTS)
         self.timing = timing
         self.clock = clock
         self.log = _log.bind(actor=actor)
@@ -425,56 +425,12 @@ class World:
         return patched
 
     async def patch_status(self, obj: JSON, mutate: Callable[[JSON], object]) -> bool:
-        """Run `mutate(obj)` and send the status it changed as a merge patch of the `/status`
-        subresource (see `status_patch`; nothing when nothing changed), as
-        `framework.status.StatusWriter` does: locked by the resourceVersion when the patch
-        holds a list (a merge patch replaces lists whole, so concurrent writers of one would
-        clobber each other); on Conflict the object is re-read from the API and the mutation
-        re-run on it, up to `STATUS_ATTEMPTS` times in all. `obj` takes the server's answer
-        (metadata and status; on failure its status is restored). Returns whether anything
-        was written."""
-        key = ObjectKey.of(obj)
-        original = copy_status(obj.get("status"))
-        target, before, attempt = obj, original, 1
-        try:
-            with self._writes.sending(key):
-                while True:
-                    mutate(target)
-                    patch = status_patch(before, target.get("status"))
-                    if not patch:
-                        if target is not obj:
-                            _take(obj, target)
-                        return False
-                    try:
-                        written = await self._send_status(key, target, patch)
-                    except Conflict:
-                        if attempt >= STATUS_ATTEMPTS:
-                            raise
-                        attempt += 1
-                        target = await self.client.get(
-                            key.gvk, key.name, namespace=key.namespace or None
-                        )
-                        before = copy_status(target.get("status"))
-                        continue
-                    self.cache.wrote(written)
-                    _take(obj, written)
-                    return True
-        except BaseException:
-            _take(obj, {"status": original})
-            raise
-
-    async def _send_status(self, key: ObjectKey, base: JSON, patch: JSON) -> JSON:
-        """Send a status merge patch, locked by `base`'s resourceVersion if it holds a list."""
-        version = (base.get("metadata") or {}).get("resourceVersion")
-        written: JSON = await self.client.patch(
-            key.gvk,
-            key.name,
-            patch,
-            namespace=key.namespace or None,
-            subresource="status",
-            resource_version=str(version) if diff_contains_list(patch) else None,
-        )
-        return written
+        """Run `mutate(obj)` and send the status it changed, through
+        `framework.status.StatusWriter` (a merge patch of the `/status` subresource, locked when
+        it holds a list, re-read and re-run on Conflict up to `STATUS_ATTEMPTS` times; `obj`
+        takes the server's answer). Returns whether anything was written."""
+        with self._writes.sending(ObjectKey.of(obj)):
+            return await self._status_writer.patch_status(obj, mutate)
 
     async def delete(self, key: ObjectKey) -> bool:
         """Delete the object; False when it was already gone."""
@@ -532,16 +488,6 @@ class World:
         self._timers.pop(key, None)
         self._decisions.pop(key, None)
         self._creators.pop(key, None)
-
-
-def _take(obj: JSON, source: Mapping[str, Any]) -> None:
-    """Make `obj` hold `source`'s metadata (when it has any) and status (in place)."""
-    if "metadata" in source:
-        obj["metadata"] = source.get("metadata") or {}
-    if source.get("status") is None:
-        obj.pop("status", None)
-    else:
-        obj["status"] = source["status"]
 
 
 class _Runner:
